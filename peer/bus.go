@@ -1,0 +1,74 @@
+package peer
+
+import (
+	"fmt"
+	"sync"
+)
+
+// subscriberQueue is how many events a slow subscriber may fall behind
+// before events are dropped for it. Dropped events are counted and the
+// subscriber is told how many it missed; the history still has every message.
+const subscriberQueue = 1024
+
+type subscriber struct {
+	ch      chan Event
+	dropped int
+}
+
+// bus fans events out to subscribers without ever blocking the engine.
+type bus struct {
+	mu   sync.Mutex
+	subs map[*subscriber]struct{}
+}
+
+func newBus() *bus { return &bus{subs: map[*subscriber]struct{}{}} }
+
+// subscribe returns a channel of events and a function that ends the
+// subscription and closes the channel.
+func (b *bus) subscribe() (<-chan Event, func()) {
+	s := &subscriber{ch: make(chan Event, subscriberQueue)}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s.ch, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.subs[s]; ok {
+			delete(b.subs, s)
+			close(s.ch)
+		}
+	}
+}
+
+func (b *bus) publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if s.dropped > 0 && s.offer(NoticeEvent{Level: "warn",
+			Text: fmt.Sprintf("%d events were dropped because the reader was slow; history has every message", s.dropped)}) {
+			s.dropped = 0
+		}
+		if !s.offer(e) {
+			s.dropped++
+		}
+	}
+}
+
+func (s *subscriber) offer(e Event) bool {
+	select {
+	case s.ch <- e:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeAll ends every subscription, when the node stops.
+func (b *bus) closeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		close(s.ch)
+		delete(b.subs, s)
+	}
+}

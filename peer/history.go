@@ -1,0 +1,150 @@
+package peer
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// history keeps every conversation as a JSON-lines file per contact in
+// <data>/history. A message is a line; a later line with the same ID and only
+// a status updates it. Appends are small writes to files opened O_APPEND,
+// so a crash loses at most the line being written, never earlier ones.
+type history struct {
+	dir   string
+	mu    sync.Mutex
+	files map[string]*os.File
+}
+
+// maxHistoryLine bounds one line read back; messages are at most a few
+// datagrams long, so anything larger is corruption.
+const maxHistoryLine = 1 << 20
+
+// maxOpenHistory bounds open history files, so many senders cannot exhaust
+// file descriptors.
+const maxOpenHistory = 64
+
+func openHistory(dir string) (*history, error) {
+	dir = filepath.Join(dir, "history")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return &history{dir: dir, files: map[string]*os.File{}}, nil
+}
+
+// fileName maps a contact key to a safe file name: keys come from the
+// network and may hold anything.
+func fileName(key string) string {
+	var b strings.Builder
+	for _, r := range key {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '@', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "%%%04x", r)
+		}
+	}
+	if b.Len() > 200 {
+		return b.String()[:200] + ".jsonl"
+	}
+	return b.String() + ".jsonl"
+}
+
+// record is one history line: a whole message, or a status update.
+type record struct {
+	Message
+	Update bool `json:"update,omitempty"`
+}
+
+func (h *history) append(key string, r record) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, err := h.file(key)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	return nil
+}
+
+func (h *history) file(key string) (*os.File, error) {
+	if f, ok := h.files[key]; ok {
+		return f, nil
+	}
+	if len(h.files) >= maxOpenHistory {
+		for k, f := range h.files { // evict any: reopening is cheap
+			f.Close()
+			delete(h.files, k)
+			break
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(h.dir, fileName(key)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	h.files[key] = f
+	return f, nil
+}
+
+func (h *history) add(m Message) error { return h.append(m.Peer, record{Message: m}) }
+
+func (h *history) update(peer, id string, st Status, errText string) error {
+	return h.append(peer, record{Message: Message{ID: id, Peer: peer, Status: st, Error: errText}, Update: true})
+}
+
+// read returns the last limit messages (all when limit <= 0) of a
+// conversation, oldest first, with status updates applied.
+func (h *history) read(key string, limit int) ([]Message, error) {
+	f, err := os.Open(filepath.Join(h.dir, fileName(key)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	defer f.Close()
+	var msgs []Message
+	index := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), maxHistoryLine)
+	for sc.Scan() {
+		var r record
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue // a torn last line after a crash
+		}
+		if r.Update {
+			if i, ok := index[r.ID]; ok {
+				msgs[i].Status, msgs[i].Error = r.Status, r.Error
+			}
+			continue
+		}
+		index[r.ID] = len(msgs)
+		msgs = append(msgs, r.Message)
+	}
+	if limit > 0 && len(msgs) > limit {
+		msgs = msgs[len(msgs)-limit:]
+	}
+	return msgs, sc.Err()
+}
+
+func (h *history) close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for k, f := range h.files {
+		errs = append(errs, f.Close())
+		delete(h.files, k)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lanchat's tests use: iproute2 (network
+# namespaces), iptables and nftables (packet loss, NAT). Only as root; as
+# another user the multi-host tests skip and this prints how to enable them.
+set -euo pipefail
+pkgs=(iproute2 iptables nftables)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "note: multi-host tests need root and: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+	exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
