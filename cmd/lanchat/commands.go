@@ -187,7 +187,13 @@ func cmdEvents(args []string, out io.Writer) error {
 	}
 	defer c.Close()
 	w := bufio.NewWriter(out)
-	return c.Events(nil, func(kind string, data json.RawMessage) error {
+	ready := func() { // scripts wait for this line before acting
+		if f.jsonOut {
+			fmt.Fprintln(w, `{"kind":"ready"}`)
+			w.Flush()
+		}
+	}
+	return c.Events(ready, func(kind string, data json.RawMessage) error {
 		if f.jsonOut {
 			fmt.Fprintf(w, "{\"kind\":%q,\"data\":%s}\n", kind, data)
 		} else {
