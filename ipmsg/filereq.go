@@ -103,8 +103,11 @@ func AppendFileRequest(dst []byte, r FileRequest) []byte {
 // reads the five header fields and then the arguments: three for
 // GETFILEDATA, two for GETDIRFILES, each ended by ':' or NUL; a NUL, or the
 // end of the stream after a digit, ends the request early. It reads nothing
-// past that, and at most MaxFileRequest bytes. The Packet refers to a buffer
-// of its own.
+// past that, and at most MaxFileRequest bytes: iptux's "0\x00" after a
+// GETDIRFILES and FeiQ's NUL after the last ':' stay unread, which is
+// harmless since a client sends nothing else. A client that stops without
+// either terminator blocks the read, so callers set a deadline on the
+// connection. The Packet refers to a buffer of its own.
 func ReadFileRequest(r *bufio.Reader) (Packet, FileRequest, error) {
 	line, err := readFields(r, nil, 5, false)
 	if err != nil {
