@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/lanchat/lanchat/discovery"
 	"github.com/lanchat/lanchat/ipmsg"
 )
 
@@ -93,6 +94,8 @@ type Self struct {
 	Addr                    string
 	Legacy                  string
 	Stats                   Stats
+	Discovery               discovery.Stats // presence packets sent
+	Peers                   int
 }
 
 // Self returns what the node announces and its counters.
@@ -101,5 +104,6 @@ func (n *Node) Self() Self {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return Self{User: s.User, Host: s.Host, Nick: s.Nick, Group: s.Group, Away: n.away,
-		AwayText: n.awayMsg, Addr: n.Addr().String(), Legacy: n.cfg.Legacy.String(), Stats: n.stats}
+		AwayText: n.awayMsg, Addr: n.Addr().String(), Legacy: n.cfg.Legacy.String(), Stats: n.stats,
+		Discovery: n.disc.Stats(), Peers: n.disc.Roster().Len()}
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestHeadlessDeps checks the import rules that keep the server build
+// small and portable: the CGO_ENABLED=0 binary (relay and CLI for servers)
+// has no GUI toolkit in its graph, for Linux and for Windows.
+func TestHeadlessDeps(t *testing.T) {
+	for _, goos := range []string{"linux", "windows"} {
+		t.Run(goos, func(t *testing.T) {
+			deps := goList(t, []string{"CGO_ENABLED=0", "GOOS=" + goos}, "github.com/lanchat/lanchat/cmd/lanchat")
+			for _, d := range deps {
+				if strings.HasPrefix(d, "fyne.io/") {
+					t.Errorf("headless %s build imports %s: fyne belongs only in the cgo desktop entry and ui", goos, d)
+				}
+			}
+		})
+	}
+}
+
+// TestLayerDeps checks that no package imports one above it.
+func TestLayerDeps(t *testing.T) {
+	banned := map[string][]string{
+		"discovery": {"peer", "cmd/", "internal/control", "ui"},
+		"peer":      {"cmd/", "internal/control", "ui"},
+	}
+	for pkg, bad := range banned {
+		for _, d := range goList(t, nil, "github.com/lanchat/lanchat/"+pkg) {
+			for _, b := range bad {
+				if strings.HasPrefix(d, "github.com/lanchat/lanchat/"+b) {
+					t.Errorf("%s imports %s: imports flow cmd -> ui -> peer -> discovery -> ipmsg", pkg, d)
+				}
+			}
+		}
+	}
+}
+
+func goList(t *testing.T, env []string, pkg string) []string {
+	t.Helper()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goBin, "list", "-deps", pkg)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
+}
