@@ -17,6 +17,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -54,6 +55,8 @@ type Config struct {
 	// OnChange is told of every roster change. It runs on the caller of
 	// Handle or on the Run goroutine and must not block.
 	OnChange func(Change)
+	// OnWarn is told of conditions a user should fix, such as ErrNoBroadcast.
+	OnWarn func(error)
 	// ProbeAfter is how long a peer may be silent before we probe it
 	// (default 5 min); ExpireAfter is how much longer before it is dropped
 	// (default 30 s).
@@ -69,11 +72,12 @@ type Service struct {
 	log    *slog.Logger
 	roster *Roster
 
-	mu      sync.Mutex
-	self    Self
-	ifs     []netutil.Iface
-	pending map[netip.AddrPort]*time.Timer // ANSENTRY answers waiting for their delay
-	stopped bool
+	mu       sync.Mutex
+	self     Self
+	ifs      []netutil.Iface
+	ifsKnown bool
+	pending  map[netip.AddrPort]*time.Timer // ANSENTRY answers waiting for their delay
+	stopped  bool
 	// inflight counts answers being sent, so that Run returns after them.
 	inflight sync.WaitGroup
 	stats    Stats
@@ -105,6 +109,9 @@ func New(cfg Config) *Service {
 	if cfg.Interfaces == nil {
 		cfg.Interfaces = netutil.Interfaces
 	}
+	if cfg.OnWarn == nil {
+		cfg.OnWarn = func(error) {}
+	}
 	if cfg.OnChange == nil {
 		cfg.OnChange = func(Change) {}
 	}
@@ -124,16 +131,17 @@ func (s *Service) Stats() Stats {
 
 // ErrNoBroadcast means no interface can broadcast and no extra target is
 // configured: nobody on the LAN can hear us.
-var ErrNoBroadcast = fmt.Errorf("discovery: no network interface can broadcast and no extra address is configured")
+var ErrNoBroadcast = errors.New("no network interface can broadcast and no extra address is configured")
 
 // Run announces us, watches for network changes and expires silent peers
 // until ctx is done; then it says goodbye with BR_EXIT and returns once every
-// pending answer has been sent or dropped.
+// pending answer has been sent or dropped. With no way to reach anyone it
+// warns (OnWarn) and keeps watching: a cable plugged in later still works.
 func (s *Service) Run(ctx context.Context) error {
-	if err := s.refreshInterfaces(); err != nil {
+	if _, err := s.refreshInterfaces(); err != nil {
 		return err
 	}
-	s.announce(ipmsg.BrEntry)
+	s.announceIfReachable()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -162,38 +170,41 @@ func (s *Service) stop() {
 }
 
 // refreshInterfaces reloads local addresses and reports whether they
-// changed. With nothing to broadcast on and no extra targets it fails.
-func (s *Service) refreshInterfaces() error {
+// changed since the last call.
+func (s *Service) refreshInterfaces() (bool, error) {
 	ifs, err := s.cfg.Interfaces()
 	if err != nil {
-		return err
-	}
-	if (s.cfg.NoBroadcast || len(netutil.Broadcasts(ifs)) == 0) && len(s.cfg.Extra) == 0 {
-		return ErrNoBroadcast
+		return false, fmt.Errorf("list interfaces: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slices.Equal(ifs, s.ifs) {
-		return nil
+	if s.ifsKnown && slices.Equal(ifs, s.ifs) {
+		return false, nil
 	}
-	changed := s.ifs != nil
-	s.ifs = ifs
-	if changed {
-		return errChanged
-	}
-	return nil
+	s.ifs, s.ifsKnown = ifs, true
+	return true, nil
 }
 
-var errChanged = fmt.Errorf("interfaces changed")
+// announceIfReachable sends BR_ENTRY, or warns when it cannot reach anyone.
+func (s *Service) announceIfReachable() {
+	s.mu.Lock()
+	unreachable := (s.cfg.NoBroadcast || len(netutil.Broadcasts(s.ifs)) == 0) && len(s.cfg.Extra) == 0
+	s.mu.Unlock()
+	if unreachable {
+		s.log.Warn(ErrNoBroadcast.Error())
+		s.cfg.OnWarn(ErrNoBroadcast)
+	}
+	s.announce(ipmsg.BrEntry)
+}
 
 func (s *Service) housekeep() {
-	switch err := s.refreshInterfaces(); err {
-	case nil:
-	case errChanged:
-		s.log.Info("network changed, announcing again")
-		s.announce(ipmsg.BrEntry)
-	default:
+	changed, err := s.refreshInterfaces()
+	switch {
+	case err != nil:
 		s.log.Warn("cannot list interfaces", "err", err)
+	case changed:
+		s.log.Info("network changed, announcing again")
+		s.announceIfReachable()
 	}
 	s.expire(time.Now())
 }

@@ -119,6 +119,10 @@ func New(cfg Config) (*Node, error) {
 	n.disc = discovery.New(discovery.Config{
 		Conn: n.udp, Port: uint16(cfg.Port), NextNo: n.nos.Next, Legacy: cfg.Legacy,
 		Extra: cfg.Extra, NoBroadcast: cfg.NoBroadcast, Logger: cfg.Logger.With("part", "discovery"), OnChange: n.onChange,
+		OnWarn: func(err error) {
+			n.bus.publish(NoticeEvent{Level: "warn", Text: err.Error() +
+				": nobody can see you; connect to a network or add peers or subnets with --broadcast"})
+		},
 		ProbeAfter: cfg.ProbeAfter, ExpireAfter: cfg.ExpireAfter,
 		Self: discovery.Self{User: cfg.User, Host: cfg.Host, Nick: cfg.Nick, Group: cfg.Group,
 			Away: cfg.Away, Lanchat: Version},
@@ -220,12 +224,6 @@ func (n *Node) Run(ctx context.Context) error {
 	var err error
 	select {
 	case err = <-discDone:
-		if errors.Is(err, discovery.ErrNoBroadcast) {
-			n.bus.publish(NoticeEvent{Level: "warn", Text: err.Error() +
-				"; add the addresses of peers or subnets with --broadcast"})
-			err = nil
-			<-ctx.Done()
-		}
 	case <-ctx.Done():
 		err = <-discDone // discovery sends BR_EXIT on the still-open socket
 	}
