@@ -75,9 +75,27 @@ type Node struct {
 // its control socket answers. It is stopped (SIGTERM) at cleanup.
 func Start(t testing.TB, h *netns.Host, name string, args ...string) *Node {
 	t.Helper()
+	return start(t, h, "", name, args)
+}
+
+// StartAs is Start with the node's login name set to user (through $USER).
+// Namespace hosts share the machine's host name, so nodes started with Start
+// all have the same user@host identity and their peers merge them into one
+// contact; give each node its own user to make them distinct, as separate
+// machines would be.
+func StartAs(t testing.TB, h *netns.Host, user, name string, args ...string) *Node {
+	t.Helper()
+	return start(t, h, user, name, args)
+}
+
+func start(t testing.TB, h *netns.Host, user, name string, args []string) *Node {
+	t.Helper()
 	n := &Node{t: t, Host: h, Name: name, Data: t.TempDir(), log: &syncBuffer{}, done: make(chan error, 1)}
 	all := append([]string{"serve", "--data", n.Data, "--name", name, "--log", "debug"}, args...)
 	n.cmd = h.Command(context.Background(), Binary(t), all...)
+	if user != "" {
+		n.cmd.Env = append(os.Environ(), "USER="+user)
+	}
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
