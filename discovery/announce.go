@@ -112,20 +112,10 @@ func subnetHosts(p netip.Prefix) []netip.Addr {
 	return out
 }
 
-// announce sends an entry-type packet to every target. Unicast to many
-// subnet hosts is paced, as iptux does, so a switch is not flooded.
+// announce sends an entry-type packet to every target.
 func (s *Service) announce(cmd ipmsg.Command) {
-	pkt := s.entryPacket(cmd)
 	targets := s.targets(context.Background())
-	failed := 0
-	for i, t := range targets {
-		if i > 0 && i%64 == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		if s.send(pkt, t) != nil {
-			failed++
-		}
-	}
+	failed := s.sendAll(s.entryPacket(cmd), targets)
 	s.count(func(st *Stats) {
 		switch cmd.Mode() {
 		case ipmsg.BrEntry:
@@ -137,6 +127,58 @@ func (s *Service) announce(cmd ipmsg.Command) {
 		}
 		st.SendErrors += failed
 	})
+}
+
+// sendAll sends pkt to each target and returns how many sends failed.
+// Unicast to many subnet hosts is paced, as iptux does, so a switch is not
+// flooded.
+func (s *Service) sendAll(pkt []byte, targets []netip.AddrPort) (failed int) {
+	for i, t := range targets {
+		if i > 0 && i%64 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if s.send(pkt, t) != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
+// Extra targets that have not answered are asked again: every housekeeping
+// tick during the first minute, then every five minutes. A colleague behind
+// a router who starts later than us, or whose answer was lost, is found
+// without waiting for either side to restart.
+const (
+	extraRetryFast   = time.Minute
+	extraRetryPeriod = 5 * time.Minute
+)
+
+// retryExtra unicasts BR_ENTRY to the extra targets nobody answered from.
+func (s *Service) retryExtra(now time.Time) {
+	if len(s.cfg.Extra) == 0 {
+		return
+	}
+	s.mu.Lock()
+	due := now.Sub(s.started) < extraRetryFast || now.Sub(s.lastExtraRetry) >= extraRetryPeriod
+	if due {
+		s.lastExtraRetry = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	var silent []netip.AddrPort
+	for _, t := range s.cfg.Extra {
+		for _, ap := range s.expand(context.Background(), t) {
+			if _, known := s.roster.ByAddr(ap); !known && !s.isOwn(ap) {
+				silent = append(silent, ap)
+			}
+		}
+	}
+	if len(silent) > 0 {
+		failed := s.sendAll(s.entryPacket(ipmsg.BrEntry|ipmsg.DialupOpt), silent)
+		s.count(func(st *Stats) { st.Entries += len(silent); st.SendErrors += failed })
+	}
 }
 
 func (s *Service) send(pkt []byte, to netip.AddrPort) error {

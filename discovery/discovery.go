@@ -76,8 +76,10 @@ type Service struct {
 	self     Self
 	ifs      []netutil.Iface
 	ifsKnown bool
-	pending  map[netip.AddrPort]*time.Timer // ANSENTRY answers waiting for their delay
-	stopped  bool
+	// started and lastExtraRetry pace retryExtra.
+	started, lastExtraRetry time.Time
+	pending                 map[netip.AddrPort]*time.Timer // ANSENTRY answers waiting for their delay
+	stopped                 bool
 	// inflight counts answers being sent, so that Run returns after them.
 	inflight sync.WaitGroup
 	stats    Stats
@@ -141,6 +143,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if _, err := s.refreshInterfaces(); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.started = time.Now()
+	s.mu.Unlock()
 	s.announceIfReachable()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -206,6 +211,7 @@ func (s *Service) housekeep() {
 		s.log.Info("network changed, announcing again")
 		s.announceIfReachable()
 	}
+	s.retryExtra(time.Now())
 	s.expire(time.Now())
 }
 

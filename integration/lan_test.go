@@ -148,12 +148,13 @@ func TestSubnetsViaRouter(t *testing.T) {
 	})
 
 	t.Run("target on one side", func(t *testing.T) {
-		// bob first: alice's unicast BR_ENTRY goes out once, at start, so
-		// it must find bob listening; bob knows nothing of alice and answers it.
-		b := lantest.StartAs(t, hb, "b", "bob")
+		// alice first: her unicast BR_ENTRY at start finds nobody; she
+		// asks the silent targets again every few seconds, so bob, who
+		// knows nothing of alice, still hears her and answers.
 		a := lantest.StartAs(t, ha, "a", "alice", "--broadcast", seg2.Prefix.String())
 		evA := record(t, a)
-		b.WaitPeers(5*time.Second, "alice")
+		b := lantest.StartAs(t, hb, "b", "bob")
+		b.WaitPeers(10*time.Second, "alice")
 		a.WaitPeers(5*time.Second, "bob")
 		const text = "bob found alice without any --broadcast"
 		sendOK(t, b, []string{"alice"}, text)

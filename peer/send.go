@@ -19,7 +19,7 @@ import (
 const (
 	maxRTO           = time.Second
 	minRTOLegacy     = 250 * time.Millisecond
-	minRTOLanchat    = 50 * time.Millisecond
+	minRTOLanchat    = 20 * time.Millisecond
 	sendQueueLen     = 1024 // messages waiting per contact before Send refuses
 	queueIdleTimeout = 30 * time.Second
 )

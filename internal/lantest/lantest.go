@@ -72,10 +72,12 @@ type Node struct {
 }
 
 // Start runs `lanchat serve` on h with a fresh data folder and waits until
-// its control socket answers. It is stopped (SIGTERM) at cleanup.
+// its control socket answers. It is stopped (SIGTERM) at cleanup. The
+// node's login name is the host's name, since namespace hosts share the
+// machine's host name and would otherwise all be the same user@host.
 func Start(t testing.TB, h *netns.Host, name string, args ...string) *Node {
 	t.Helper()
-	return start(t, h, "", name, args)
+	return start(t, h, h.Name, name, args)
 }
 
 // StartAs is Start with the node's login name set to user (through $USER).
