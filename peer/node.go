@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +45,12 @@ type Config struct {
 	// FloodRate and FloodBurst bound packets per second accepted from one
 	// address (defaults 20000 and 40000); the rest is dropped unparsed.
 	FloodRate, FloodBurst float64
+	// Downloads is where accepted files go; default ~/Downloads, or
+	// <DataDir>/downloads when there is no home folder.
+	Downloads string
+	// AutoAccept lists contacts (keys, nicks, user@host, or "*" for
+	// everyone) whose offers are downloaded without asking.
+	AutoAccept []string
 	// Discovery timing, for tests; zero means the discovery defaults.
 	ProbeAfter, ExpireAfter time.Duration
 }
@@ -63,6 +70,7 @@ type Node struct {
 	disc  *discovery.Service
 	dedup *dedup
 	limit *limiter
+	files *files
 
 	mu      sync.Mutex
 	away    bool
@@ -125,8 +133,9 @@ func New(cfg Config) (*Node, error) {
 		},
 		ProbeAfter: cfg.ProbeAfter, ExpireAfter: cfg.ExpireAfter,
 		Self: discovery.Self{User: cfg.User, Host: cfg.Host, Nick: cfg.Nick, Group: cfg.Group,
-			Away: cfg.Away, Lanchat: Version},
+			Away: cfg.Away, Lanchat: Version, Files: true},
 	})
+	n.files = n.newFiles()
 	return n, nil
 }
 
@@ -155,6 +164,9 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Downloads == "" {
+		c.Downloads = defaultDownloads(c.DataDir)
+	}
 	if c.DeliveryTimeout == 0 {
 		c.DeliveryTimeout = 5 * time.Second
 	}
@@ -165,6 +177,13 @@ func (c *Config) fill() error {
 		c.FloodRate, c.FloodBurst = 20000, 40000
 	}
 	return nil
+}
+
+func defaultDownloads(data string) string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, "Downloads")
+	}
+	return filepath.Join(data, "downloads")
 }
 
 func loginName() string {
@@ -220,7 +239,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { discDone <- n.disc.Run(ctx) }()
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.readLoop(ctx) }()
-	go func() { defer n.wg.Done(); n.acceptLoop(ctx) }()
+	go func() { defer n.wg.Done(); n.files.srv.Serve(ctx, n.tcp) }()
 	var err error
 	select {
 	case err = <-discDone:
@@ -237,18 +256,6 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Wait()
 	n.bus.closeAll()
 	return errors.Join(err, n.hist.close())
-}
-
-// acceptLoop holds the TCP port. File transfer is not served yet, so a
-// connection is closed at once.
-func (n *Node) acceptLoop(ctx context.Context) {
-	for {
-		c, err := n.tcp.Accept()
-		if err != nil {
-			return
-		}
-		c.Close()
-	}
 }
 
 // Subscribe returns a stream of events and a function that ends it.
@@ -276,10 +283,16 @@ func (n *Node) send(pkt []byte, to netip.AddrPort) error {
 // packet builds a packet from us with the header names in cs and returns
 // it with its packet number.
 func (n *Node) packet(cmd ipmsg.Command, cs ipmsg.Charset, extra []byte) ([]byte, uint64) {
+	no := n.nos.Next()
+	return n.packetNo(no, cmd, cs, extra), no
+}
+
+// packetNo builds a packet with a packet number taken earlier.
+func (n *Node) packetNo(no uint64, cmd ipmsg.Command, cs ipmsg.Charset, extra []byte) []byte {
 	p := ipmsg.Packet{
-		Version: []byte(ipmsg.Version), No: n.nos.Next(),
+		Version: []byte(ipmsg.Version), No: no,
 		User: cs.Encode(ipmsg.HeaderName(n.cfg.User)), Host: cs.Encode(ipmsg.HeaderName(n.cfg.Host)),
 		Command: cmd, Extra: extra,
 	}
-	return p.Append(nil), p.No
+	return p.Append(nil)
 }

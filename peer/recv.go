@@ -76,6 +76,8 @@ func (n *Node) handle(b []byte, from netip.AddrPort) {
 		n.reply(p, from, ipmsg.SendInfo, "lanchat "+Version)
 	case ipmsg.GetAbsenceInfo:
 		n.reply(p, from, ipmsg.SendAbsenceInfo, n.absenceText())
+	case ipmsg.ReleaseFiles:
+		n.onRelease(p, from)
 	default:
 		n.count(func(s *Stats) { s.Ignored++ }) // FeiQ/iptux extensions, GETPUBKEY, host lists
 	}
@@ -125,6 +127,9 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	m := Message{ID: fmt.Sprintf("i%x-%d", time.Now().UnixNano(), p.No), Peer: peer.Key, Nick: peer.Nick,
 		Dir: Incoming, Text: text, Time: time.Now(), Sealed: cmd.Has(ipmsg.SecretOpt),
 		AutoRe: cmd.Has(ipmsg.AutoRetOpt), Status: Received, PacketNo: p.No}
+	if cmd.Has(ipmsg.FileAttachOpt) {
+		m.Files = n.onOffer(p, from, peer, m.ID)
+	}
 	if m.Sealed {
 		n.mu.Lock()
 		n.sealed[m.ID] = sealedRef{to: from, no: p.No, readCheck: cmd.Has(ipmsg.ReadCheckOpt), peer: peer.Key}
@@ -132,6 +137,11 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	}
 	n.count(func(s *Stats) { s.Received++ })
 	n.record(m)
+	if len(m.Files) > 0 && n.autoAccept(peer) {
+		if _, err := n.Accept(m.ID, ""); err != nil {
+			n.log.Warn("auto-accept", "err", err)
+		}
+	}
 	if n.isAway() && !cmd.Has(ipmsg.AutoRetOpt) && !cmd.Has(ipmsg.BroadcastOpt) && n.autoReplyDue(peer.Key) {
 		n.autoReply(peer)
 	}

@@ -35,7 +35,8 @@ var ErrNotDelivered = errors.New("not acknowledged")
 
 // SendOptions change how a message is sent.
 type SendOptions struct {
-	Seal bool // sealed: the peer must open it; we learn when they do
+	Seal  bool     // sealed: the peer must open it; we learn when they do
+	Files []string // files and folders to offer; the peer downloads them when it accepts
 }
 
 type pendingSend struct {
@@ -87,6 +88,13 @@ func (r *rttEstimate) sample(d time.Duration) {
 // set only when a contact cannot be resolved or queued.
 func (n *Node) Send(ctx context.Context, to []string, text string, opt SendOptions) ([]Message, error) {
 	var waits []chan Message
+	if len(opt.Files) > 0 {
+		abs, err := absPaths(opt.Files)
+		if err != nil {
+			return nil, err
+		}
+		opt.Files = abs
+	}
 	for _, spec := range to {
 		p, err := n.resolve(spec)
 		if err != nil {
@@ -123,13 +131,31 @@ func (n *Node) enqueue(p discovery.Peer, text string, opt SendOptions, multi boo
 	if multi {
 		cmd |= ipmsg.MulticastOpt
 	}
-	parts := splitText(text, cs, p.Client.MaxSend()-n.headerRoom(cs))
+	room := p.Client.MaxSend() - n.headerRoom(cs)
+	parts := splitText(text, cs, room)
 	var waits []chan Message
 	for i, part := range parts {
+		no := n.nos.Next()
 		extra := append(cs.Encode(part), 0)
-		pkt, no := n.packet(cmd, cs, extra)
+		var files []File
+		if i == 0 && len(opt.Files) > 0 { // the offer rides on the first part
+			list, pub, err := n.share(no, p, cs, opt.Files)
+			if err != nil {
+				return waits, err
+			}
+			if len(extra)+len(list) > room {
+				n.files.srv.Cancel(no)
+				return waits, fmt.Errorf("the list of %d files is too long for one message to %s: send their folder instead", len(opt.Files), p.Nick)
+			}
+			extra, files = append(extra, list...), pub
+		}
+		c := cmd
+		if files != nil {
+			c |= ipmsg.FileAttachOpt
+		}
+		pkt := n.packetNo(no, c, cs, extra)
 		m := Message{ID: "o" + strconv.FormatUint(no, 10), Peer: p.Key, Nick: p.Nick, Dir: Outgoing,
-			Text: part, Time: time.Now(), Sealed: opt.Seal, Status: Sending, PacketNo: no}
+			Text: part, Time: time.Now(), Sealed: opt.Seal, Status: Sending, PacketNo: no, Files: files}
 		if len(parts) > 1 {
 			m.Part, m.Parts = i+1, len(parts)
 		}

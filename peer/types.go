@@ -55,10 +55,11 @@ type Message struct {
 	PacketNo uint64    `json:"packet_no"`
 	Part     int       `json:"part,omitempty"`  // 1-based part number of a split long message
 	Parts    int       `json:"parts,omitempty"` // how many parts it was split into
+	Files    []File    `json:"files,omitempty"` // attachments: accept them by this message's ID
 }
 
 // Event is something the node reports. The set is closed: ContactEvent,
-// MessageEvent, StatusEvent, NoticeEvent.
+// MessageEvent, StatusEvent, NoticeEvent, TransferEvent.
 type Event interface{ event() }
 
 // ContactEvent reports a contact joining, changing or leaving.
@@ -90,3 +91,54 @@ func (ContactEvent) event() {}
 func (MessageEvent) event() {}
 func (StatusEvent) event()  {}
 func (NoticeEvent) event()  {}
+
+// File is one attachment of an offer.
+type File struct {
+	ID     uint64    `json:"id"`
+	Name   string    `json:"name"`
+	Size   int64     `json:"size"` // 0 for folders: their size is known only while they arrive
+	Folder bool      `json:"folder,omitempty"`
+	MTime  time.Time `json:"mtime"`
+}
+
+// TransferState is where a transfer stands.
+type TransferState string
+
+const (
+	TransferQueued    TransferState = "queued"
+	TransferRunning   TransferState = "running"
+	TransferDone      TransferState = "done"
+	TransferFailed    TransferState = "failed"
+	TransferCancelled TransferState = "cancelled"
+)
+
+// Final reports whether the transfer has ended.
+func (s TransferState) Final() bool {
+	return s == TransferDone || s == TransferFailed || s == TransferCancelled
+}
+
+// Transfer is one file or folder moving in either direction.
+type Transfer struct {
+	ID     string        `json:"id"`
+	Offer  string        `json:"offer"` // ID of the message that offered it
+	Peer   string        `json:"peer"`
+	Nick   string        `json:"nick,omitempty"`
+	Dir    Direction     `json:"dir"` // in: we download; out: the peer downloads from us
+	Name   string        `json:"name"`
+	Folder bool          `json:"folder,omitempty"`
+	Path   string        `json:"path,omitempty"` // where a download was saved
+	Done   int64         `json:"done"`
+	Total  int64         `json:"total"` // 0 when unknown (folders)
+	Files  int           `json:"files,omitempty"`
+	Rate   float64       `json:"rate"` // bytes per second
+	ETA    time.Duration `json:"eta"`
+	State  TransferState `json:"state"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// TransferEvent reports a transfer's progress or end.
+type TransferEvent struct {
+	Transfer Transfer `json:"transfer"`
+}
+
+func (TransferEvent) event() {}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,10 +78,16 @@ func cmdSend(args []string, out io.Writer) error {
 	fs := newClientFlags("send", &f)
 	seal := fs.Bool("seal", false, "sealed message: the peer must open it, and you are told when they do")
 	lines := fs.Bool("lines", false, "send each line of standard input as its own message, in order")
+	var files listFlag
+	fs.Var(&files, "file", "a file or folder to offer; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	to, text, err := sendArgs(fs.Args(), *lines)
+	to, text, err := sendArgs(fs.Args(), *lines, len(files) > 0)
+	if err != nil {
+		return err
+	}
+	abs, err := absFiles(files)
 	if err != nil {
 		return err
 	}
@@ -91,7 +98,8 @@ func cmdSend(args []string, out io.Writer) error {
 	defer c.Close()
 	failed := 0
 	send := func(text string) error {
-		req := control.Request{Op: "send", To: to, Text: text, Seal: *seal}
+		req := control.Request{Op: "send", To: to, Text: text, Seal: *seal, Files: abs}
+		abs = nil // files ride on the first message only
 		return c.Do(req, func(kind string, data json.RawMessage) error {
 			var m peer.Message
 			if err := json.Unmarshal(data, &m); err != nil {
@@ -104,6 +112,9 @@ func cmdSend(args []string, out io.Writer) error {
 		})
 	}
 	if *lines {
+		if len(files) > 0 {
+			return usageError{"--lines and --file do not mix"}
+		}
 		err = eachLine(os.Stdin, send)
 	} else {
 		err = send(text)
@@ -114,20 +125,21 @@ func cmdSend(args []string, out io.Writer) error {
 	return err
 }
 
-// sendArgs splits PEER... [--] TEXT. Without --, the last argument is the
-// text; with --lines there is no text argument; a single argument with no
-// text reads the text from standard input.
-func sendArgs(args []string, lines bool) (to []string, text string, err error) {
-	if lines {
-		if len(args) == 0 {
-			return nil, "", usageError{"send --lines needs a PEER"}
-		}
-		return args, "", nil
-	}
+// sendArgs splits PEER... [--] TEXT. With --, the peers come before it
+// and the text after. Without: with --lines every argument is a peer; with
+// files the first is the peer and the rest, optional, the text; otherwise
+// the last is the text, and a lone PEER reads the text from standard input.
+func sendArgs(args []string, lines, files bool) (to []string, text string, err error) {
 	for i, a := range args {
 		if a == "--" {
 			return args[:i], strings.Join(args[i+1:], " "), checkSend(args[:i])
 		}
+	}
+	switch {
+	case lines:
+		return args, "", checkSend(args)
+	case files && len(args) > 0:
+		return args[:1], strings.Join(args[1:], " "), nil
 	}
 	switch len(args) {
 	case 0:
@@ -137,6 +149,20 @@ func sendArgs(args []string, lines bool) (to []string, text string, err error) {
 		return args, strings.TrimRight(string(b), "\n"), err
 	}
 	return args[:len(args)-1], args[len(args)-1], nil
+}
+
+// absFiles makes paths absolute: the node resolves them, from another
+// working directory.
+func absFiles(paths []string) ([]string, error) {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
 }
 
 func checkSend(to []string) error {
@@ -223,6 +249,12 @@ func printEvent(w io.Writer, kind string, data json.RawMessage) {
 		var e peer.NoticeEvent
 		json.Unmarshal(data, &e)
 		fmt.Fprintf(w, "%s %s: %s\n", now, e.Level, e.Text)
+	case "transfer":
+		var e peer.TransferEvent
+		json.Unmarshal(data, &e)
+		if t := e.Transfer; t.State.Final() {
+			fmt.Fprintf(w, "%s %s %s %s %s %s %s\n", now, t.ID, t.Dir, t.Name, t.State, doneText(t), t.Error)
+		}
 	}
 }
 
@@ -239,6 +271,16 @@ func printMessage(w io.Writer, m peer.Message) {
 		flags += " [auto-reply]"
 	}
 	fmt.Fprintf(w, "%s %s %s%s: %s\n", m.Time.Local().Format("15:04:05"), arrow, m.Nick, flags, m.Text)
+	for _, f := range m.Files {
+		kind := size(f.Size)
+		if f.Folder {
+			kind = "folder"
+		}
+		fmt.Fprintf(w, "         📎 %s (%s)\n", f.Name, kind)
+	}
+	if len(m.Files) > 0 && m.Dir == peer.Incoming {
+		fmt.Fprintf(w, "         lanchat accept %s   (or: lanchat decline %s)\n", m.ID, m.ID)
+	}
 }
 
 func cmdAway(args []string, out io.Writer) error {
@@ -248,7 +290,7 @@ func cmdAway(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return simple(f.data, control.Request{Op: "away", Away: !*off, Text: strings.Join(fs.Args(), " ")})
+	return call(f.data, control.Request{Op: "away", Away: !*off, Text: strings.Join(fs.Args(), " ")}, nil)
 }
 
 func cmdName(args []string, out io.Writer) error {
@@ -265,7 +307,7 @@ func cmdName(args []string, out io.Writer) error {
 	if len(a) == 2 {
 		req.Group = a[1]
 	}
-	if err := simple(f.data, req); err != nil {
+	if err := call(f.data, req, nil); err != nil {
 		return err
 	}
 	st, err := settings.Load(f.data)
@@ -274,15 +316,6 @@ func cmdName(args []string, out io.Writer) error {
 	}
 	st.Nick, st.Group = req.Nick, req.Group
 	return settings.Save(f.data, st)
-}
-
-func simple(data string, req control.Request) error {
-	c, err := dial(data)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Do(req, func(string, json.RawMessage) error { return nil })
 }
 
 func cmdHistory(args []string, out io.Writer) error {
@@ -322,7 +355,7 @@ func cmdOpen(args []string, out io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{"open needs a message ID (shown by `lanchat events`)"}
 	}
-	return simple(f.data, control.Request{Op: "open", ID: fs.Arg(0)})
+	return call(f.data, control.Request{Op: "open", ID: fs.Arg(0)}, nil)
 }
 
 func cmdStatus(args []string, out io.Writer) error {

@@ -31,6 +31,12 @@ Usage:
   lanchat send [--seal] PEER... [--] TEXT
                                    send a message; PEER is a nickname, user@host or IP
   lanchat send --lines PEER        send each line of standard input as a message, in order
+  lanchat send --file PATH... PEER [TEXT]
+                                   offer files and folders (--file repeats)
+  lanchat accept [--to DIR] OFFER  download an offer (its message ID), with progress
+  lanchat decline OFFER            refuse an offer; the sender is told
+  lanchat transfers [--json]       transfers running and recently finished
+  lanchat cancel TRANSFER          stop a transfer
   lanchat events [--json]          stream contacts, messages and delivery reports
   lanchat away [--off] [TEXT]      go away with an auto-reply, or come back
   lanchat name NICK [GROUP]        change the name and group others see
@@ -56,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer) error{
 		"serve": cmdServe, "peers": cmdPeers, "send": cmdSend, "events": cmdEvents,
 		"away": cmdAway, "name": cmdName, "history": cmdHistory, "open": cmdOpen, "status": cmdStatus,
+		"accept": cmdAccept, "decline": cmdDecline, "transfers": cmdTransfers, "cancel": cmdCancel,
 	}
 	name := args[0]
 	if name == "help" || name == "-h" || name == "--help" {

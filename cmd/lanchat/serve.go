@@ -33,10 +33,10 @@ func (l *listFlag) Set(v string) error {
 
 // nodeFlags are the flags of a node, shared by `serve` and the desktop app.
 type nodeFlags struct {
-	data, nick, group, charset, listen, logLevel, awayText string
-	port                                                   int
-	broadcast                                              listFlag
-	noBroadcast, away                                      bool
+	data, nick, group, charset, listen, logLevel, awayText, downloads string
+	port                                                              int
+	broadcast, autoAccept                                             listFlag
+	noBroadcast, away                                                 bool
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -51,6 +51,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.away, "away", false, "start in away mode")
 	fs.StringVar(&f.awayText, "away-text", "", "auto-reply text while away (saved)")
 	fs.StringVar(&f.logLevel, "log", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.downloads, "downloads", "", "folder for accepted files (saved; default ~/Downloads)")
+	fs.Var(&f.autoAccept, "auto-accept", "download offers from these contacts without asking: nick, user@host, or * for everyone; repeatable (saved)")
 }
 
 // config merges saved settings with flags given on the command line, saves
@@ -73,7 +75,7 @@ func (f *nodeFlags) config(fs *flag.FlagSet, log *slog.Logger) (peer.Config, err
 	return peer.Config{
 		DataDir: f.data, Port: st.Port, Listen: f.listen, Nick: st.Nick, Group: st.Group,
 		Legacy: st.Legacy, Extra: st.Broadcast, NoBroadcast: f.noBroadcast, Away: f.away,
-		AwayText: st.AwayText, Logger: log,
+		AwayText: st.AwayText, Logger: log, Downloads: st.Downloads, AutoAccept: st.AutoAccept,
 	}, nil
 }
 
@@ -89,6 +91,12 @@ func (f *nodeFlags) apply(set map[string]bool, st *settings.Settings) error {
 	}
 	if set["broadcast"] {
 		st.Broadcast = f.broadcast
+	}
+	if set["downloads"] {
+		st.Downloads = f.downloads
+	}
+	if set["auto-accept"] {
+		st.AutoAccept = f.autoAccept
 	}
 	if set["away-text"] {
 		st.AwayText = f.awayText

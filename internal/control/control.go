@@ -29,7 +29,7 @@ func SocketPath(dataDir string) string { return filepath.Join(dataDir, SocketNam
 
 // Request is one command from a client.
 type Request struct {
-	Op    string   `json:"op"` // peers, send, events, away, name, history, open, status
+	Op    string   `json:"op"` // peers, send, events, away, name, history, open, status, accept, decline, transfers, cancel
 	To    []string `json:"to,omitempty"`
 	Text  string   `json:"text,omitempty"`
 	Seal  bool     `json:"seal,omitempty"`
@@ -39,6 +39,9 @@ type Request struct {
 	Peer  string   `json:"peer,omitempty"`
 	Limit int      `json:"limit,omitempty"`
 	ID    string   `json:"id,omitempty"`
+	Files []string `json:"files,omitempty"` // absolute paths to offer with send
+	Dir   string   `json:"dir,omitempty"`   // where accept saves; default the download folder
+	Wait  bool     `json:"wait,omitempty"`  // accept: stream progress until every transfer ends
 }
 
 // Response is one line of an answer. An answer is zero or more lines with
@@ -60,6 +63,10 @@ type Engine interface {
 	History(who string, limit int) ([]peer.Message, error)
 	Open(ctx context.Context, id string) error
 	Self() peer.Self
+	Accept(offerID, dir string) ([]peer.Transfer, error)
+	Decline(offerID string) error
+	Transfers() []peer.Transfer
+	Cancel(id string) error
 }
 
 // EventKind names an event for the wire.
@@ -73,6 +80,8 @@ func EventKind(e peer.Event) string {
 		return "status"
 	case peer.NoticeEvent:
 		return "notice"
+	case peer.TransferEvent:
+		return "transfer"
 	}
 	return "unknown"
 }

@@ -133,6 +133,16 @@ func (s *Server) do(ctx context.Context, req Request, w *writer) {
 		err = s.eng.Open(ctx, req.ID)
 	case "status":
 		w.item("self", s.eng.Self())
+	case "accept":
+		err = s.accept(ctx, req, w)
+	case "decline":
+		err = s.eng.Decline(req.ID)
+	case "transfers":
+		for _, t := range s.eng.Transfers() {
+			w.item("transfer", t)
+		}
+	case "cancel":
+		err = s.eng.Cancel(req.ID)
 	default:
 		err = fmt.Errorf("unknown op %q", req.Op)
 	}
@@ -144,11 +154,44 @@ func (s *Server) do(ctx context.Context, req Request, w *writer) {
 }
 
 func (s *Server) send(ctx context.Context, req Request, w *writer) error {
-	msgs, err := s.eng.Send(ctx, req.To, req.Text, peer.SendOptions{Seal: req.Seal})
+	msgs, err := s.eng.Send(ctx, req.To, req.Text, peer.SendOptions{Seal: req.Seal, Files: req.Files})
 	for _, m := range msgs {
 		w.item("message", m)
 	}
 	return err
+}
+
+// accept starts the downloads of an offer; with Wait it streams their
+// progress until each has ended. It subscribes first, so no report is missed.
+func (s *Server) accept(ctx context.Context, req Request, w *writer) error {
+	ch, stop := s.eng.Subscribe()
+	defer stop()
+	ts, err := s.eng.Accept(req.ID, req.Dir)
+	if err != nil {
+		return err
+	}
+	open := map[string]bool{}
+	for _, t := range ts {
+		w.item("transfer", t)
+		open[t.ID] = true
+	}
+	for req.Wait && len(open) > 0 {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				return errors.New("the node stopped")
+			}
+			if te, ok := e.(peer.TransferEvent); ok && open[te.Transfer.ID] {
+				w.item("transfer", te.Transfer)
+				if te.Transfer.State.Final() {
+					delete(open, te.Transfer.ID)
+				}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (s *Server) events(ctx context.Context, w *writer) {

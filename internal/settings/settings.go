@@ -23,6 +23,10 @@ type Settings struct {
 	Broadcast []string      `json:"broadcast,omitempty"`      // extra broadcast addresses, subnets, hosts
 	AwayText  string        `json:"away_text,omitempty"`
 	Port      int           `json:"port,omitempty"`
+	// Downloads is where accepted files go; AutoAccept lists contacts whose
+	// offers are downloaded without asking ("*" for everyone).
+	Downloads  string   `json:"downloads,omitempty"`
+	AutoAccept []string `json:"auto_accept,omitempty"`
 }
 
 // DefaultDataDir is $LANCHAT_DATA, or "lanchat" in the user's config folder
