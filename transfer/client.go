@@ -41,11 +41,13 @@ type Request struct {
 	// to send exactly GETFILEDATA (96) or GETDIRFILES (98), or set UTF8OPT
 	// toward IP Messenger when its offer had UTF8OPT, which asks it for
 	// UTF-8 names in a folder stream.
-	Header  ipmsg.Packet
-	Offer   uint64        // PacketNo of the offer
-	File    ipmsg.File    // the entry from the offer
-	Charset ipmsg.Charset // of folder-stream names; UTF-8 anyway if Header has UTF8OPT
-	DestDir string        // created if missing
+	Header ipmsg.Packet
+	Offer  uint64     // PacketNo of the offer
+	File   ipmsg.File // the entry from the offer
+	// Charset is the peer's charset, for folder-stream names: UTF-8 anyway
+	// if Header has UTF8OPT, and as ipmsg.DecodeText decides if Unknown.
+	Charset ipmsg.Charset
+	DestDir string // created if missing
 	// Resume continues a .part left in DestDir by an earlier Fetch of the
 	// same offer, by asking for the bytes from its size on. Set it only for
 	// peers that honour offsets (lanchat, FeiQ clones): IP Messenger and
@@ -168,11 +170,11 @@ func requestPacket(h ipmsg.Packet, req ipmsg.FileRequest) []byte {
 // ended tells a finished sender from one that goes on: after the last
 // expected byte it reads once more, briefly. EOF, a reset or silence mean
 // done; a byte means the sender had more than it offered.
-func ended(conn net.Conn) error {
+func ended(conn net.Conn, size int64) error {
 	conn.SetReadDeadline(time.Now().Add(closeWait))
 	var b [1]byte
 	if n, _ := conn.Read(b[:]); n > 0 {
-		return ErrOversize
+		return fmt.Errorf("%w: more than %d bytes", ErrOversize, size)
 	}
 	return nil
 }

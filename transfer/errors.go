@@ -35,7 +35,7 @@ var (
 // error, and returns it unchanged otherwise.
 func diskFull(err error) error {
 	var errno syscall.Errno
-	if !errors.As(err, &errno) {
+	if err == nil || !errors.As(err, &errno) {
 		return err
 	}
 	full := errno == syscall.ENOSPC

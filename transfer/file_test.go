@@ -274,7 +274,7 @@ func TestGetDirFilesOnFile(t *testing.T) {
 
 func TestCancelByReceiver(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, src, 32<<20, 6)
+	writeSparse(t, src, 64<<20)
 	errs := make(chan error, 1)
 	s, addr := startServer(t, ServerConfig{OnUpload: func(u Upload) {
 		if u.Final {
@@ -291,14 +291,14 @@ func TestCancelByReceiver(t *testing.T) {
 	if err := <-errs; err == nil {
 		t.Error("the server saw no error")
 	}
-	if fi, err := os.Stat(filepath.Join(dest, "big.bin.part")); err != nil || fi.Size() >= 32<<20 {
+	if fi, err := os.Stat(filepath.Join(dest, "big.bin.part")); err != nil || fi.Size() >= 64<<20 {
 		t.Errorf(".part = %v, %v; want a partial file kept", fi, err)
 	}
 }
 
 func TestCancelBySender(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, src, 32<<20, 7)
+	writeSparse(t, src, 64<<20)
 	errs := make(chan error, 1)
 	s, addr := startServer(t, ServerConfig{OnUpload: func(u Upload) {
 		if u.Final {
@@ -346,7 +346,7 @@ func TestDialFailure(t *testing.T) {
 // connection is stuck writing to a peer that does not read.
 func TestServeStops(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, src, 32<<20, 8)
+	writeSparse(t, src, 64<<20)
 	s := NewServer(ServerConfig{})
 	share(t, s, 1, src)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")

@@ -162,3 +162,39 @@ func TestFolderDuplicateNames(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestFolderCancel: a folder fetch canceled by either side fails and
+// leaves nothing behind, since folder streams cannot resume.
+func TestFolderCancel(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "many")
+	mkdir(t, src)
+	for i := range 16 {
+		writeSparse(t, filepath.Join(src, "f"+strconv.Itoa(i)), 4<<20)
+	}
+	for _, by := range []string{"receiver", "sender"} {
+		t.Run(by, func(t *testing.T) {
+			s, addr := startServer(t, ServerConfig{})
+			files := share(t, s, 1, src)
+			dest, _ := sandbox(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := request(addr, 1, files[0], dest)
+			r.Progress = func(Progress) { // the first report comes with the top folder made
+				if by == "receiver" {
+					cancel()
+				} else {
+					s.Cancel(1)
+				}
+			}
+			_, err := newTestClient(t, ClientConfig{}).Fetch(ctx, r)
+			if by == "receiver" {
+				isKind(t, err, context.Canceled)
+			} else {
+				isKind(t, err, ErrIncomplete)
+			}
+			if got := tree(t, dest, false); len(got) != 1 {
+				t.Errorf("dest = %v, want empty", got)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lanchat/lanchat/ipmsg"
@@ -42,6 +43,26 @@ func FuzzFolderStream(f *testing.F) {
 			t.Errorf("error %v left %d entries", err, len(entries))
 		case err == nil && (len(entries) != 1 || entries[0].Name() != w.top || filepath.Base(w.top) != w.top):
 			t.Errorf("success left %v, top %q", entries, w.top)
+		}
+	})
+}
+
+// FuzzCheckName: whatever CheckName accepts is a single local path
+// element on every system.
+func FuzzCheckName(f *testing.F) {
+	for _, n := range unsafeNames {
+		f.Add(n.name)
+	}
+	for _, n := range safeNames {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if CheckName(name) != nil {
+			return
+		}
+		if !filepath.IsLocal(name) || strings.ContainsAny(name, `/\:`) || filepath.Base(name) != name ||
+			len(name) > maxName || isDeviceName(name) {
+			t.Errorf("CheckName accepted %q", name)
 		}
 	})
 }

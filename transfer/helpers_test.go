@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -119,6 +120,19 @@ func writeRandom(t testing.TB, path string, n int, seed uint64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// writeSparse makes a file of n zero bytes without writing them: for tests
+// that need more data than the socket buffers hold (up to 4 MiB sending and
+// 32 MiB receiving on Linux) but not its content.
+func writeSparse(t testing.TB, path string, n int64) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, n); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func sum(b []byte) string {
@@ -298,7 +312,7 @@ func (s dirStream) raw(name string, size int, attr uint32, content string) dirSt
 	return append(append(s, hex4(len(body)+4)+body...), content...)
 }
 
-func hex4(n int) string { return strings.Repeat("0", 4-len(strconv.FormatInt(int64(n), 16))) + strconv.FormatInt(int64(n), 16) }
+func hex4(n int) string { return fmt.Sprintf("%04x", n) }
 
 func dirFile(name string) ipmsg.File {
 	return ipmsg.File{ID: firstID, Name: name, Attr: ipmsg.FileDir}

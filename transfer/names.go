@@ -121,3 +121,13 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// local checks, by the path's text alone, that rel stays inside the
+// destination. CheckName and os.Root already make sure of it; this keeps
+// it true should either change.
+func local(rel string) error {
+	if !filepath.IsLocal(rel) {
+		return fmt.Errorf("%w: %q would leave the destination folder", ErrUnsafeName, rel)
+	}
+	return nil
+}

@@ -98,7 +98,7 @@ func (c *Client) receive(ctx context.Context, conn net.Conn, f *os.File, m *mete
 			return interrupted(ctx, err, m.p)
 		}
 	}
-	return ended(conn)
+	return ended(conn, m.p.Total)
 }
 
 // claim picks the first candidate name that is free and whose .part no
@@ -135,6 +135,9 @@ func (c *Client) unclaim(t target) {
 func candidate(root *os.Root, name string, k int) (t target, ok bool, err error) {
 	final := numbered(name, k, false)
 	t = target{k: k, part: partName(final)}
+	if err := errors.Join(local(final), local(t.part)); err != nil {
+		return t, false, err
+	}
 	if _, err := root.Lstat(final); !errors.Is(err, fs.ErrNotExist) {
 		return t, false, err // nil when it exists: try the next
 	}
@@ -189,6 +192,9 @@ func commit(root *os.Root, t target, f ipmsg.File) (string, error) {
 	}
 	for k := t.k; k < maxNumbered; k++ {
 		name := numbered(f.Name, k, false)
+		if err := local(name); err != nil {
+			return "", err
+		}
 		err := root.Link(t.part, name)
 		if err == nil {
 			root.Remove(t.part)

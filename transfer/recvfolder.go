@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func (c *Client) fetchFolder(ctx context.Context, root *os.Root, r Request) (str
 	src := &idleReader{conn: conn, idle: c.cfg.IdleTimeout}
 	w := &folderWriter{
 		dest: root, br: bufio.NewReaderSize(src, streamBuf), cs: r.Charset,
-		limits: c.limits(), m: newMeter(r.Progress, 0, int64(r.File.Size)),
+		limits: c.limits(), m: newMeter(r.Progress, 0, int64(min(r.File.Size, math.MaxInt64))),
 		buf: make([]byte, streamBuf), atEnd: func() { src.idle = closeWait },
 	}
 	if r.Header.Command.Has(ipmsg.UTF8Opt) {
@@ -88,6 +89,7 @@ type frame struct {
 	root   *os.Root // the folder
 	parent *os.Root // what it was made in
 	name   string   // its name there
+	rel    string   // its path from dest
 	mtime  int64
 }
 
@@ -119,7 +121,7 @@ func (w *folderWriter) run(name string) error {
 	if err := CheckName(h.Name); err != nil {
 		return err
 	}
-	if err := w.mkdir(w.dest, name, h.MTime); err != nil {
+	if err := w.mkdir(frame{root: w.dest}, name, h.MTime); err != nil {
 		return err
 	}
 	w.top = w.stack[0].name
@@ -164,7 +166,7 @@ func (w *folderWriter) record(h ipmsg.DirHeader) error {
 		if err := CheckName(h.Name); err != nil {
 			return err
 		}
-		return w.mkdir(w.stack[len(w.stack)-1].root, h.Name, h.MTime)
+		return w.mkdir(w.stack[len(w.stack)-1], h.Name, h.MTime)
 	case ipmsg.FileRegular:
 		if err := CheckName(h.Name); err != nil {
 			return err
@@ -180,22 +182,26 @@ func (w *folderWriter) record(h ipmsg.DirHeader) error {
 	return w.readErr(err)
 }
 
-// mkdir makes a new folder in parent and enters it.
-func (w *folderWriter) mkdir(parent *os.Root, name string, mtime int64) error {
+// mkdir makes a new folder in the folder of parent and enters it.
+func (w *folderWriter) mkdir(parent frame, name string, mtime int64) error {
 	for k := range maxNumbered {
 		cand := numbered(name, k, true)
-		err := parent.Mkdir(cand, 0o777)
+		rel := filepath.Join(parent.rel, cand)
+		if err := local(rel); err != nil {
+			return err
+		}
+		err := parent.root.Mkdir(cand, 0o777)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return diskFull(err)
 		}
-		sub, err := parent.OpenRoot(cand)
+		sub, err := parent.root.OpenRoot(cand)
 		if err != nil {
 			return err
 		}
-		w.stack = append(w.stack, frame{root: sub, parent: parent, name: cand, mtime: mtime})
+		w.stack = append(w.stack, frame{root: sub, parent: parent.root, name: cand, rel: rel, mtime: mtime})
 		w.m.file()
 		return nil
 	}
@@ -217,7 +223,7 @@ func (w *folderWriter) file(h ipmsg.DirHeader) error {
 	if err := w.take(h.Size); err != nil {
 		return err
 	}
-	dir := w.stack[len(w.stack)-1].root
+	dir := w.stack[len(w.stack)-1]
 	f, name, err := createNew(dir, h.Name)
 	if err != nil {
 		return err
@@ -229,7 +235,7 @@ func (w *folderWriter) file(h ipmsg.DirHeader) error {
 	if err != nil {
 		return err
 	}
-	setMTime(dir, name, h.MTime)
+	setMTime(dir.root, name, h.MTime)
 	w.m.file()
 	return nil
 }
@@ -288,10 +294,13 @@ func (w *folderWriter) end() error {
 
 // createNew creates a file called name in dir, or "name (1).ext", … if that
 // is taken. O_EXCL refuses to open anything already there, links included.
-func createNew(dir *os.Root, name string) (*os.File, string, error) {
+func createNew(dir frame, name string) (*os.File, string, error) {
 	for k := range maxNumbered {
 		cand := numbered(name, k, false)
-		f, err := dir.OpenFile(cand, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if err := local(filepath.Join(dir.rel, cand)); err != nil {
+			return nil, "", err
+		}
+		f, err := dir.root.OpenFile(cand, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}

@@ -102,14 +102,18 @@ func NewServer(cfg ServerConfig) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // last: the connections end once cancel has closed them
 	defer cancel()
-	context.AfterFunc(ctx, func() { ln.Close() })
+	defer ln.Close()
+	defer context.AfterFunc(ctx, func() { ln.Close() })() // ends a blocked Accept
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
 		switch {
 		case ctx.Err() != nil:
+			if c != nil {
+				c.Close()
+			}
 			return nil
 		case err != nil && !retryable(err):
 			return fmt.Errorf("transfer: serve: %w", err)
@@ -120,13 +124,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		select {
-		case s.sem <- struct{}{}:
-			wg.Go(func() { defer func() { <-s.sem }(); s.handle(ctx, c) })
-		default:
-			s.cfg.Logger.Warn("file request refused: too many connections", "from", c.RemoteAddr(), "limit", s.cfg.MaxConns)
-			c.Close()
-		}
+		s.start(ctx, &wg, c)
+	}
+}
+
+// start serves c on a goroutine of wg if there is room, and closes it if
+// not: a peer that is refused at once can retry, one left waiting cannot
+// tell.
+func (s *Server) start(ctx context.Context, wg *sync.WaitGroup, c net.Conn) {
+	select {
+	case s.sem <- struct{}{}:
+		wg.Go(func() { defer func() { <-s.sem }(); s.handle(ctx, c) })
+	default:
+		s.cfg.Logger.Warn("file request refused: too many connections", "from", c.RemoteAddr(), "limit", s.cfg.MaxConns)
+		c.Close()
 	}
 }
 
@@ -155,7 +166,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	context.AfterFunc(ctx, func() { c.Close() }) // ends a blocked read or write at once
+	// Serve's end and Cancel cancel ctx; closing the connection ends a
+	// blocked read or write at once.
+	defer context.AfterFunc(ctx, func() { c.Close() })()
 	from := plainAddr(remoteAddr(c))
 	p, req, err := s.readRequest(c)
 	if err != nil {
@@ -211,7 +224,11 @@ func (s *Server) serve(c net.Conn, p ipmsg.Packet, req ipmsg.FileRequest, sh sha
 	if s.cfg.OnUpload != nil {
 		s.cfg.OnUpload(up)
 	}
-	log.Debug("file request done", "bytes", up.Done, "err", up.Err)
+	if up.Err != nil {
+		log.Info("file request failed", "bytes", up.Done, "err", up.Err)
+	} else {
+		log.Debug("file request done", "bytes", up.Done)
+	}
 }
 
 // charset is the charset of folder names for this request.
