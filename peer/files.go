@@ -19,6 +19,9 @@ import (
 
 // Limits on what is remembered about transfers.
 const (
+	// offerMaxAge ends our offers a day after they were made: iptux never
+	// releases an offer, and users accept by hand, but not days later.
+	offerMaxAge      = 24 * time.Hour
 	maxOffers        = 1024 // received offers kept for Accept; the oldest go first
 	maxDoneTransfers = 256  // finished transfers kept for Transfers
 )
@@ -64,8 +67,13 @@ func (n *Node) newFiles() *files {
 		Logger:   n.log.With("part", "files"),
 		Charset:  n.charsetFor,
 		OnUpload: n.onUpload,
+		MaxAge:   offerMaxAge,
 	})
-	f.cli = transfer.NewClient(transfer.ClientConfig{Logger: n.log.With("part", "files")})
+	cc := transfer.ClientConfig{Logger: n.log.With("part", "files")}
+	if a, err := netip.ParseAddr(n.cfg.Listen); err == nil && !a.IsUnspecified() {
+		cc.LocalAddr = a // IP Messenger serves only the address it offered to
+	}
+	f.cli = transfer.NewClient(cc)
 	return f
 }
 

@@ -49,6 +49,7 @@ type sentRef struct{ peer, id string }
 type sealedRef struct {
 	to        netip.AddrPort
 	no        uint64
+	noRaw     string // no as the sender wrote it; READMSG echoes it
 	readCheck bool
 	peer      string
 }
@@ -162,6 +163,9 @@ func (n *Node) enqueue(p discovery.Peer, text string, opt SendOptions, multi boo
 		o := &outgoing{msg: m, pkt: pkt, to: p.Addr, legacy: p.Client != ipmsg.ClientLanchat,
 			result: make(chan Message, 1)}
 		if err := n.queue(p.Key, o); err != nil {
+			if files != nil {
+				n.files.srv.Cancel(no)
+			}
 			return waits, err
 		}
 		waits = append(waits, o.result)
@@ -283,6 +287,9 @@ func (n *Node) finish(o *outgoing, err error) {
 	} else {
 		n.count(func(s *Stats) { s.Acked++ })
 	}
+	if err != nil && len(m.Files) > 0 {
+		n.files.srv.Cancel(m.PacketNo) // the peer never heard of the offer
+	}
 	if err := n.hist.update(m.Peer, m.ID, m.Status, m.Error); err != nil {
 		n.log.Error("history", "err", err)
 	}
@@ -372,7 +379,7 @@ func (n *Node) ack(no uint64, from netip.AddrPort) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ps, ok := n.pending[no]
-	if !ok || ps.to.Addr() != from.Addr() {
+	if !ok || ps.to != from {
 		return false
 	}
 	delete(n.pending, no)
