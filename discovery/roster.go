@@ -24,7 +24,7 @@ type Peer struct {
 	Away        bool
 	Legacy      ipmsg.Charset // charset the peer's legacy bytes showed, Unknown if none yet
 	Lanchat     string        // lanchat's entry key, for lanchat peers
-	IptuxCompat bool          // iptux sent its encoding field: it trusts our declared charset
+	IptuxCompat bool          // iptux sent its 4th (encoding) field; it says utf-8 even when iptux sends us GBK
 	LastSeen    time.Time
 }
 
@@ -69,19 +69,21 @@ func PeerKey(user, host string, port uint16) string {
 }
 
 // upsert merges p into the table and reports what changed (0 for nothing
-// visible).
-func (r *Roster) upsert(p Peer) ChangeKind {
+// visible). When p's address belonged to another peer and was its last,
+// that peer is gone and is returned too.
+func (r *Roster) upsert(p Peer) (ChangeKind, *Peer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var gone *Peer
+	if k, taken := r.byAdr[p.Addr]; taken && k != p.Key {
+		gone = r.dropAddrLocked(k, p.Addr) // the address moved to someone else (DHCP)
+	}
 	old, ok := r.peers[p.Key]
 	if !ok {
 		p.Addrs = []netip.AddrPort{p.Addr}
 		r.peers[p.Key] = &p
 		r.byAdr[p.Addr] = p.Key
-		return Joined
-	}
-	if k, taken := r.byAdr[p.Addr]; taken && k != p.Key {
-		r.dropAddrLocked(k, p.Addr) // the address moved to someone else (DHCP)
+		return Joined, gone
 	}
 	kind := ChangeKind(0)
 	if old.Nick != p.Nick || old.Group != p.Group || old.Away != p.Away || old.Addr != p.Addr {
@@ -96,21 +98,27 @@ func (r *Roster) upsert(p Peer) ChangeKind {
 	}
 	*old = p
 	r.byAdr[p.Addr] = p.Key
-	return kind
+	return kind, gone
 }
 
-func (r *Roster) dropAddrLocked(key string, a netip.AddrPort) {
+// dropAddrLocked removes address a from the peer; it returns the peer when
+// that was its last address and it is gone.
+func (r *Roster) dropAddrLocked(key string, a netip.AddrPort) *Peer {
 	delete(r.byAdr, a)
 	p := r.peers[key]
 	if p == nil {
-		return
+		return nil
 	}
 	p.Addrs = slices.DeleteFunc(p.Addrs, func(x netip.AddrPort) bool { return x == a })
 	if len(p.Addrs) == 0 {
 		delete(r.peers, key)
+		c := *p
+		c.Addrs = []netip.AddrPort{a}
+		return &c
 	} else if p.Addr == a {
 		p.Addr = p.Addrs[len(p.Addrs)-1]
 	}
+	return nil
 }
 
 // remove drops the address a; the peer goes when it has no address left.

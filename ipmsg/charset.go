@@ -20,6 +20,10 @@ const (
 	UTF8            // UTF-8: with UTF8OPT, and what iptux sends without it
 	GB18030         // GBK, as sent by Chinese Windows (Feige, FeiQ); decoded as GB18030
 	CP932           // Shift_JIS, as sent by Japanese Windows (IP Messenger)
+	// GB18030Full is GB18030 both ways. iptux decodes a peer it took for
+	// GB18030 with glib's "gb18030", which rejects GBK's 0x80 (€) and reads
+	// the characters GBK lacks (emoji, rare CJK) from 4-byte sequences.
+	GB18030Full
 )
 
 // ParseCharset accepts "utf-8", "gbk", "gb18030", "cp936", "cp932" and
@@ -28,8 +32,10 @@ func ParseCharset(name string) (Charset, error) {
 	switch strings.ToLower(strings.ReplaceAll(name, "-", "")) {
 	case "utf8":
 		return UTF8, nil
-	case "gbk", "gb18030", "cp936", "gb2312":
+	case "gbk", "cp936", "gb2312":
 		return GB18030, nil
+	case "gb18030":
+		return GB18030Full, nil
 	case "cp932", "shift_jis", "sjis", "shiftjis":
 		return CP932, nil
 	}
@@ -44,6 +50,8 @@ func (c Charset) String() string {
 		return "gbk"
 	case CP932:
 		return "cp932"
+	case GB18030Full:
+		return "gb18030"
 	}
 	return "unknown"
 }
@@ -65,6 +73,8 @@ func (c Charset) codec() (dec, enc encoding.Encoding) {
 		return simplifiedchinese.GB18030, simplifiedchinese.GBK
 	case CP932:
 		return japanese.ShiftJIS, japanese.ShiftJIS
+	case GB18030Full:
+		return simplifiedchinese.GB18030, simplifiedchinese.GB18030
 	}
 	return nil, nil
 }

@@ -117,7 +117,7 @@ func TestCharsetInvalidBytes(t *testing.T) {
 
 func TestParseCharset(t *testing.T) {
 	for name, want := range map[string]Charset{
-		"utf-8": UTF8, "UTF8": UTF8, "gbk": GB18030, "GB18030": GB18030, "cp936": GB18030, "gb2312": GB18030,
+		"utf-8": UTF8, "UTF8": UTF8, "gbk": GB18030, "GB18030": GB18030Full, "cp936": GB18030, "gb2312": GB18030,
 		"cp932": CP932, "Shift_JIS": CP932, "shift-jis": CP932, "sjis": CP932,
 	} {
 		if got, err := ParseCharset(name); got != want || err != nil {

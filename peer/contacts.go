@@ -107,9 +107,11 @@ func (n *Node) sendCharset(p discovery.Peer) (ipmsg.Charset, bool) {
 		return ipmsg.UTF8, true
 	case p.Client == ipmsg.ClientIptux:
 		// iptux locks onto GB18030 for us once it sees non-UTF-8 bytes from
-		// us (our legacy nick), and then sends us GBK too. Mirror it.
+		// us (our legacy nick), and then sends us GBK too. Mirror it, with
+		// GB18030 itself: iptux decodes with it, and GBK's 0x80 (€) makes
+		// that fail and iptux switch us to UTF-16 for good.
 		if p.Legacy == ipmsg.GB18030 || !n.legacyIsASCII() {
-			return ipmsg.GB18030, false
+			return ipmsg.GB18030Full, false
 		}
 		return ipmsg.UTF8, false
 	}

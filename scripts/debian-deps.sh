@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lanchat's tests use: iproute2 (network
-# namespaces), iptables and nftables (packet loss, NAT). Only as root; as
-# another user the multi-host tests skip and this prints how to enable them.
+# namespaces), iptables and nftables (packet loss, NAT), and iptux with xvfb
+# and xdotool (interop: the real iptux, headless, typing into its window).
+# Only as root; as another user the multi-host tests skip and this prints
+# how to enable them.
 set -euo pipefail
-pkgs=(iproute2 iptables nftables)
+pkgs=(iproute2 iptables nftables iptux xvfb xdotool)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
