@@ -77,7 +77,7 @@ type Node struct {
 // machine's host name and would otherwise all be the same user@host.
 func Start(t testing.TB, h *netns.Host, name string, args ...string) *Node {
 	t.Helper()
-	return start(t, h, h.Name, name, args)
+	return start(t, h, t.TempDir(), h.Name, name, args)
 }
 
 // StartAs is Start with the node's login name set to user (through $USER).
@@ -87,12 +87,20 @@ func Start(t testing.TB, h *netns.Host, name string, args ...string) *Node {
 // machines would be.
 func StartAs(t testing.TB, h *netns.Host, user, name string, args ...string) *Node {
 	t.Helper()
-	return start(t, h, user, name, args)
+	return start(t, h, t.TempDir(), user, name, args)
 }
 
-func start(t testing.TB, h *netns.Host, user, name string, args []string) *Node {
+// StartWith is StartAs on an existing data folder, typically that of a node
+// stopped or killed earlier in the test: the new process keeps its
+// identity, settings and history, as a restarted lanchat would.
+func StartWith(t testing.TB, h *netns.Host, data, user, name string, args ...string) *Node {
 	t.Helper()
-	n := &Node{t: t, Host: h, Name: name, Data: t.TempDir(), log: &syncBuffer{}, done: make(chan error, 1)}
+	return start(t, h, data, user, name, args)
+}
+
+func start(t testing.TB, h *netns.Host, data, user, name string, args []string) *Node {
+	t.Helper()
+	n := &Node{t: t, Host: h, Name: name, Data: data, log: &syncBuffer{}, done: make(chan error, 1)}
 	all := append([]string{"serve", "--data", n.Data, "--name", name, "--log", "debug"}, args...)
 	n.cmd = h.Command(context.Background(), Binary(t), all...)
 	if user != "" {
@@ -153,6 +161,10 @@ func (n *Node) Kill() {
 	n.done <- err
 }
 
+// PID is the process ID of the `lanchat serve` process, for reading its
+// /proc entries (memory, descriptors).
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
 // Log returns what the node has logged so far.
 func (n *Node) Log() string { return n.log.String() }
 
@@ -161,6 +173,13 @@ func (n *Node) Log() string { return n.log.String() }
 // test's own namespace.
 func (n *Node) CLI(sub string, args ...string) (string, error) {
 	return n.CLIInput(nil, sub, args...)
+}
+
+// CLIWith is CLI for a Node value made by the test itself (say, one that
+// points at a data folder where nothing runs).
+func (n *Node) CLIWith(t testing.TB, sub string, args ...string) (string, error) {
+	n.t = t
+	return n.CLI(sub, args...)
 }
 
 // CLIInput is CLI with standard input.
