@@ -219,18 +219,19 @@ func cmdEvents(args []string, out io.Writer) error {
 			w.Flush()
 		}
 	}
+	shown := map[string]time.Time{} // transfer progress lines, at most one per transfer every 2 s
 	return c.Events(ready, func(kind string, data json.RawMessage) error {
 		if f.jsonOut {
 			fmt.Fprintf(w, "{\"kind\":%q,\"data\":%s}\n", kind, data)
 		} else {
-			printEvent(w, kind, data)
+			printEvent(w, kind, data, shown)
 		}
 		return w.Flush() // a script reading a pipe sees each event at once
 	})
 }
 
 // printEvent writes one human-readable line.
-func printEvent(w io.Writer, kind string, data json.RawMessage) {
+func printEvent(w io.Writer, kind string, data json.RawMessage, shown map[string]time.Time) {
 	now := time.Now().Format("15:04:05")
 	switch kind {
 	case "contact":
@@ -252,8 +253,14 @@ func printEvent(w io.Writer, kind string, data json.RawMessage) {
 	case "transfer":
 		var e peer.TransferEvent
 		json.Unmarshal(data, &e)
-		if t := e.Transfer; t.State.Final() {
+		t := e.Transfer
+		switch {
+		case t.State.Final():
+			delete(shown, t.ID)
 			fmt.Fprintf(w, "%s %s %s %s %s %s %s\n", now, t.ID, t.Dir, t.Name, t.State, doneText(t), t.Error)
+		case t.State == peer.TransferRunning && time.Since(shown[t.ID]) >= 2*time.Second:
+			shown[t.ID] = time.Now()
+			fmt.Fprintf(w, "%s %s %s %s\n", now, t.ID, t.Dir, bar(t, 20))
 		}
 	}
 }
