@@ -253,7 +253,11 @@ func (s *Service) learn(p ipmsg.Packet, from netip.AddrPort) {
 	if peer.Nick == "" {
 		peer.Nick = peer.User
 	}
-	if kind := s.roster.upsert(peer); kind != 0 {
+	kind, displaced := s.roster.upsert(peer)
+	if displaced != nil {
+		s.cfg.OnChange(Change{Kind: Left, Peer: *displaced})
+	}
+	if kind != 0 {
 		got, _ := s.roster.Get(peer.Key)
 		s.cfg.OnChange(Change{Kind: kind, Peer: got})
 	}

@@ -64,7 +64,7 @@ func (n *Node) Open(_ context.Context, id string) error {
 	if ref.readCheck {
 		cmd |= ipmsg.ReadCheckOpt
 	}
-	pkt, no := n.packet(cmd, cs, ipmsg.AppendNo(nil, ref.no))
+	pkt, no := n.packet(cmd, cs, append([]byte(ref.noRaw), 0))
 	if err := n.hist.update(ref.peer, id, Opened, ""); err != nil {
 		n.log.Error("history", "err", err)
 	}

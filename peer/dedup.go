@@ -7,7 +7,7 @@ import "net/netip"
 const dedupSize = 8192
 
 type dedupKey struct {
-	from netip.Addr
+	from netip.AddrPort // the sender's socket: several clients may share a host
 	no   uint64
 }
 
@@ -23,7 +23,7 @@ func newDedup() *dedup { return &dedup{seen: make(map[dedupKey]struct{}, dedupSi
 
 // firstTime records k and reports whether it was new. Not safe for
 // concurrent use: only the receive loop calls it.
-func (d *dedup) firstTime(from netip.Addr, no uint64) bool {
+func (d *dedup) firstTime(from netip.AddrPort, no uint64) bool {
 	k := dedupKey{from, no}
 	if _, ok := d.seen[k]; ok {
 		return false

@@ -113,7 +113,7 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	if cmd.Has(ipmsg.SendCheckOpt) && !cmd.Has(ipmsg.BroadcastOpt) && !cmd.Has(ipmsg.AutoRetOpt) {
 		n.ackMessage(p, from, peer) // repeats are acked again: our first ack may have been lost
 	}
-	if !n.dedup.firstTime(from.Addr(), p.No) {
+	if !n.dedup.firstTime(from, p.No) {
 		n.count(func(s *Stats) { s.Duplicates++ })
 		return
 	}
@@ -132,7 +132,7 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	}
 	if m.Sealed {
 		n.mu.Lock()
-		n.sealed[m.ID] = sealedRef{to: from, no: p.No, readCheck: cmd.Has(ipmsg.ReadCheckOpt), peer: peer.Key}
+		n.sealed[m.ID] = sealedRef{to: from, no: p.No, noRaw: string(p.NoRaw), readCheck: cmd.Has(ipmsg.ReadCheckOpt), peer: peer.Key}
 		n.mu.Unlock()
 	}
 	n.count(func(s *Stats) { s.Received++ })
@@ -213,7 +213,7 @@ func (n *Node) onRead(p ipmsg.Packet, from netip.AddrPort) {
 	ref, ok := n.sent[no]
 	delete(n.sent, no)
 	n.mu.Unlock()
-	if !ok || !n.dedup.firstTime(from.Addr(), p.No) {
+	if !ok || !n.dedup.firstTime(from, p.No) {
 		return
 	}
 	if err := n.hist.update(ref.peer, ref.id, Opened, ""); err != nil {

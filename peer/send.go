@@ -221,14 +221,17 @@ func (n *Node) queue(key string, o *outgoing) error {
 		n.wg.Add(1)
 		go n.runQueue(key, q)
 	}
-	n.mu.Unlock()
-	select {
-	case q.ch <- o:
-		n.record(o.msg)
-		return nil
-	default:
+	// Record, then hand over, both under n.mu: the sender goroutine must
+	// not report o before history has it, and must not quit (stop, idle)
+	// between our look-up and the hand-over. Only queue sends on q.ch,
+	// under n.mu, so the room checked here is still there.
+	defer n.mu.Unlock()
+	if len(q.ch) == cap(q.ch) {
 		return fmt.Errorf("%w for %s: %d messages are waiting", ErrQueueFull, key, sendQueueLen)
 	}
+	n.record(o.msg)
+	q.ch <- o
+	return nil
 }
 
 // record stores a new outgoing message in history and tells subscribers.
