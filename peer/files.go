@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ type offerRef struct {
 	id      string
 	from    netip.AddrPort
 	no      uint64
+	noRaw   []byte // no as the sender wrote it; RELEASEFILES echoes it
 	peer    discovery.Peer
 	files   []ipmsg.File
 	utf8    bool // the offer had UTF8OPT: ask for UTF-8 names back
@@ -121,7 +123,7 @@ func (n *Node) onOffer(p ipmsg.Packet, from netip.AddrPort, peer discovery.Peer,
 		n.log.Info("unreadable attachment list", "from", from, "err", err)
 		return nil
 	}
-	ref := &offerRef{id: id, from: from, no: p.No, peer: peer, files: list, utf8: utf8, cs: cs, arrived: time.Now()}
+	ref := &offerRef{id: id, from: from, no: p.No, noRaw: bytes.Clone(p.NoRaw), peer: peer, files: list, utf8: utf8, cs: cs, arrived: time.Now()}
 	f := n.files
 	f.mu.Lock()
 	f.offers[id] = ref
@@ -346,7 +348,7 @@ func (n *Node) Decline(offerID string) error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownOffer, offerID)
 	}
-	pkt, _ := n.packet(ipmsg.ReleaseFiles, ref.cs, ipmsg.AppendNo(nil, ref.no))
+	pkt, _ := n.packet(ipmsg.ReleaseFiles, ref.cs, append(bytes.Clone(ref.noRaw), 0))
 	return n.send(pkt, ref.from)
 }
 

@@ -211,7 +211,10 @@ func (n *Node) onRead(p ipmsg.Packet, from netip.AddrPort) {
 	}
 	n.mu.Lock()
 	ref, ok := n.sent[no]
-	delete(n.sent, no)
+	ok = ok && ref.to == from.Addr() // only the recipient can open it
+	if ok {
+		delete(n.sent, no)
+	}
 	n.mu.Unlock()
 	if !ok || !n.dedup.firstTime(from, p.No) {
 		return

@@ -44,7 +44,11 @@ type pendingSend struct {
 	acks chan struct{} // closed by the receive loop on a matching ack
 }
 
-type sentRef struct{ peer, id string }
+// sentRef is a sealed message of ours awaiting READMSG from where it went.
+type sentRef struct {
+	peer, id string
+	to       netip.Addr
+}
 
 type sealedRef struct {
 	to        netip.AddrPort
@@ -309,7 +313,7 @@ func (n *Node) deliver(key string, o *outgoing) error {
 	n.mu.Lock()
 	n.pending[o.msg.PacketNo] = ps
 	if o.msg.Sealed {
-		n.sent[o.msg.PacketNo] = sentRef{peer: key, id: o.msg.ID}
+		n.sent[o.msg.PacketNo] = sentRef{peer: key, id: o.msg.ID, to: o.to.Addr()}
 	}
 	n.mu.Unlock()
 	defer func() {
