@@ -1,0 +1,73 @@
+// Package bench measures lanchat between network namespaces and prints
+// every figure beside a raw-socket baseline taken in the same run, between
+// the same namespaces. Run it as root:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./bench
+//
+// Without root (or off Linux) every benchmark skips.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/lanchat/lanchat/internal/netns"
+)
+
+// latencies collects one duration per operation.
+type latencies []time.Duration
+
+// quantile returns the q-quantile (0..1) by the nearest-rank method.
+func (l latencies) quantile(q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// micros is d in microseconds, for metrics.
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// perSecond is how many of n operations fit in a second at total.
+func perSecond(n int, total time.Duration) float64 { return float64(n) / total.Seconds() }
+
+// listenUDP opens a broadcast-capable UDP socket on 0.0.0.0:port inside h.
+// The socket stays in h's namespace whichever goroutine uses it later.
+func listenUDP(h *netns.Host, port int) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var conn *net.UDPConn
+	err := h.Do(func() error {
+		pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			return err
+		}
+		conn = pc.(*net.UDPConn)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listen in %s: %w", h.Name, err)
+	}
+	return conn, nil
+}
+
+// localPort is the port conn is bound to.
+func localPort(conn *net.UDPConn) uint16 { return conn.LocalAddr().(*net.UDPAddr).AddrPort().Port() }
+
+// addrPort is h's address with port.
+func addrPort(h *netns.Host, port uint16) netip.AddrPort { return netip.AddrPortFrom(h.Addr, port) }
