@@ -15,6 +15,9 @@ import (
 // to (a /20), so a typo like 10.0.0.0/8 does not send sixteen million probes.
 const maxSubnetHosts = 4094
 
+// maxAnswered bounds the memory of answered announcements.
+const maxAnswered = 4096
+
 // limitedBroadcast is 255.255.255.255.
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
@@ -199,7 +202,7 @@ func (s *Service) Handle(p ipmsg.Packet, from netip.AddrPort) (own bool) {
 	switch p.Command.Mode() {
 	case ipmsg.BrEntry:
 		s.learn(p, from)
-		s.scheduleAnswer(from)
+		s.scheduleAnswer(from, p.No)
 	case ipmsg.AnsEntry, ipmsg.BrAbsence:
 		s.learn(p, from)
 	case ipmsg.BrExit:
@@ -285,13 +288,23 @@ func (s *Service) answerDelay(from netip.Addr) time.Duration {
 
 // scheduleAnswer queues one ANSENTRY per host; a host already waiting is
 // not queued twice (it may have broadcast to several of our addresses).
-func (s *Service) scheduleAnswer(to netip.AddrPort) {
+//
+// A host broadcasts one BR_ENTRY to several addresses (its subnet's and
+// 255.255.255.255) with the same packet number, and the copies can arrive
+// after our answer to the first has gone; the packet number answered last
+// is remembered so that such a copy is not answered again, while a new
+// announcement (a restart: a new number) is.
+func (s *Service) scheduleAnswer(to netip.AddrPort, no uint64) {
 	d := s.answerDelay(to.Addr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending[to] != nil || s.stopped {
+	if s.pending[to] != nil || s.stopped || s.answered[to] == no {
 		return
 	}
+	if len(s.answered) >= maxAnswered {
+		clear(s.answered) // a memory, not a record: forgetting costs one extra answer
+	}
+	s.answered[to] = no
 	s.pending[to] = time.AfterFunc(d, func() {
 		s.mu.Lock()
 		if s.stopped {

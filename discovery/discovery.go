@@ -79,6 +79,7 @@ type Service struct {
 	// started and lastExtraRetry pace retryExtra.
 	started, lastExtraRetry time.Time
 	pending                 map[netip.AddrPort]*time.Timer // ANSENTRY answers waiting for their delay
+	answered                map[netip.AddrPort]uint64      // packet number of the BR_ENTRY last answered, per host
 	stopped                 bool
 	// inflight counts answers being sent, so that Run returns after them.
 	inflight sync.WaitGroup
@@ -118,7 +119,7 @@ func New(cfg Config) *Service {
 		cfg.OnChange = func(Change) {}
 	}
 	return &Service{cfg: cfg, log: cfg.Logger, roster: newRoster(), self: cfg.Self,
-		pending: map[netip.AddrPort]*time.Timer{}}
+		pending: map[netip.AddrPort]*time.Timer{}, answered: map[netip.AddrPort]uint64{}}
 }
 
 // Roster returns the peer table.

@@ -276,9 +276,21 @@ func TestOneAnswerPerPendingHost(t *testing.T) {
 		t.Errorf("Stats.Answers = %d, want 1", st.Answers)
 	}
 
-	r.sendTo(h.addr, r.packet(ipmsg.BrEntry, "raw\x00\x00"))
+	// A late copy of an announcement already answered (the same number,
+	// sent to another broadcast address) gets no second answer...
+	last := r.packet(ipmsg.BrEntry, "raw\x00\x00")
+	r.sendTo(h.addr, last)
 	if _, ok := r.waitMode(ipmsg.AnsEntry, 5*time.Second); !ok {
 		t.Fatal("a BR_ENTRY after the answer went out was not answered")
+	}
+	r.sendTo(h.addr, last)
+	if late := r.collect(time.Now().Add(1200 * time.Millisecond)); countMode(late, ipmsg.AnsEntry) != 0 {
+		t.Errorf("a late copy of an answered BR_ENTRY was answered again: %v", late)
+	}
+	// ...but a new announcement from the same host (a restart) is.
+	r.sendTo(h.addr, r.packet(ipmsg.BrEntry, "raw\x00\x00"))
+	if _, ok := r.waitMode(ipmsg.AnsEntry, 5*time.Second); !ok {
+		t.Fatal("a new BR_ENTRY from an answered host was not answered")
 	}
 }
 

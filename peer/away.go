@@ -65,9 +65,7 @@ func (n *Node) Open(_ context.Context, id string) error {
 		cmd |= ipmsg.ReadCheckOpt
 	}
 	pkt, no := n.packet(cmd, cs, append([]byte(ref.noRaw), 0))
-	if err := n.hist.update(ref.peer, id, Opened, ""); err != nil {
-		n.log.Error("history", "err", err)
-	}
+	n.hist.update(ref.peer, id, Opened, "")
 	if !ref.readCheck {
 		return n.send(pkt, ref.to)
 	}

@@ -13,13 +13,33 @@ import (
 
 // history keeps every conversation as a JSON-lines file per contact in
 // <data>/history. A message is a line; a later line with the same ID and only
-// a status updates it. Appends are small writes to files opened O_APPEND,
-// so a crash loses at most the line being written, never earlier ones.
+// a status updates it. Lines are encoded and written by one goroutine, in
+// the order they were added, so that a message's round trip does not wait
+// for the disk; a read first waits for the lines added before it. Files are
+// opened O_APPEND, so a crash loses at most the lines not yet written, never
+// earlier ones.
 type history struct {
 	dir   string
-	mu    sync.Mutex
-	files map[string]*os.File
+	onErr func(error)
+	ops   chan histOp
+	done  chan struct{}
+
+	mu     sync.RWMutex // guards closed against sends on a closed ops
+	closed bool
+
+	files map[string]*os.File // owned by the writer goroutine
 }
+
+// histOp is a line to write, or a flush marker (flushed set).
+type histOp struct {
+	key     string
+	rec     record
+	flushed chan struct{}
+}
+
+// historyQueue is how many lines may wait for the writer before adding one
+// blocks: backpressure, since history lines are never dropped.
+const historyQueue = 4096
 
 // maxHistoryLine bounds one line read back; messages are at most a few
 // datagrams long, so anything larger is corruption.
@@ -29,12 +49,33 @@ const maxHistoryLine = 1 << 20
 // file descriptors.
 const maxOpenHistory = 64
 
-func openHistory(dir string) (*history, error) {
+func openHistory(dir string, onErr func(error)) (*history, error) {
 	dir = filepath.Join(dir, "history")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	return &history{dir: dir, files: map[string]*os.File{}}, nil
+	h := &history{dir: dir, onErr: onErr, ops: make(chan histOp, historyQueue),
+		done: make(chan struct{}), files: map[string]*os.File{}}
+	go h.run()
+	return h, nil
+}
+
+func (h *history) run() {
+	defer close(h.done)
+	for op := range h.ops {
+		if op.flushed != nil {
+			close(op.flushed)
+			continue
+		}
+		if err := h.write(op.key, op.rec); err != nil {
+			h.onErr(err)
+		}
+	}
+	for _, f := range h.files {
+		if err := f.Close(); err != nil {
+			h.onErr(fmt.Errorf("history: %w", err))
+		}
+	}
 }
 
 // fileName maps a contact key to a safe file name: keys come from the
@@ -61,13 +102,22 @@ type record struct {
 	Update bool `json:"update,omitempty"`
 }
 
-func (h *history) append(key string, r record) error {
+// enqueue hands an op to the writer; false once the history is closed.
+func (h *history) enqueue(op histOp) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return false
+	}
+	h.ops <- op
+	return true
+}
+
+func (h *history) write(key string, r record) error {
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	f, err := h.file(key)
 	if err != nil {
 		return err
@@ -97,15 +147,28 @@ func (h *history) file(key string) (*os.File, error) {
 	return f, nil
 }
 
-func (h *history) add(m Message) error { return h.append(m.Peer, record{Message: m}) }
+func (h *history) add(m Message) {
+	if !h.enqueue(histOp{key: m.Peer, rec: record{Message: m}}) {
+		h.onErr(fmt.Errorf("history closed: message %s not saved", m.ID))
+	}
+}
 
-func (h *history) update(peer, id string, st Status, errText string) error {
-	return h.append(peer, record{Message: Message{ID: id, Peer: peer, Status: st, Error: errText}, Update: true})
+func (h *history) update(peer, id string, st Status, errText string) {
+	h.enqueue(histOp{key: peer, rec: record{Message: Message{ID: id, Peer: peer, Status: st, Error: errText}, Update: true}})
+}
+
+// flush waits until every line added so far is written.
+func (h *history) flush() {
+	done := make(chan struct{})
+	if h.enqueue(histOp{flushed: done}) {
+		<-done
+	}
 }
 
 // read returns the last limit messages (all when limit <= 0) of a
 // conversation, oldest first, with status updates applied.
 func (h *history) read(key string, limit int) ([]Message, error) {
+	h.flush()
 	f, err := os.Open(filepath.Join(h.dir, fileName(key)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -138,13 +201,13 @@ func (h *history) read(key string, limit int) ([]Message, error) {
 	return msgs, sc.Err()
 }
 
-func (h *history) close() error {
+// close writes what is queued, closes the files and stops the writer.
+func (h *history) close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	var errs []error
-	for k, f := range h.files {
-		errs = append(errs, f.Close())
-		delete(h.files, k)
+	if !h.closed {
+		h.closed = true
+		close(h.ops)
 	}
-	return errors.Join(errs...)
+	h.mu.Unlock()
+	<-h.done
 }

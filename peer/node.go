@@ -117,7 +117,7 @@ func New(cfg Config) (*Node, error) {
 	if n.nos, err = openPacketNumbers(cfg.DataDir, time.Now()); err != nil {
 		return nil, err
 	}
-	if n.hist, err = openHistory(cfg.DataDir); err != nil {
+	if n.hist, err = openHistory(cfg.DataDir, func(err error) { n.log.Error("history", "err", err) }); err != nil {
 		return nil, err
 	}
 	if err := n.listen(); err != nil {
@@ -255,7 +255,8 @@ func (n *Node) Run(ctx context.Context) error {
 	n.tcp.Close()
 	n.wg.Wait()
 	n.bus.closeAll()
-	return errors.Join(err, n.hist.close())
+	n.hist.close()
+	return err
 }
 
 // Subscribe returns a stream of events and a function that ends it.

@@ -219,8 +219,6 @@ func (n *Node) onRead(p ipmsg.Packet, from netip.AddrPort) {
 	if !ok || !n.dedup.firstTime(from, p.No) {
 		return
 	}
-	if err := n.hist.update(ref.peer, ref.id, Opened, ""); err != nil {
-		n.log.Error("history", "err", err)
-	}
+	n.hist.update(ref.peer, ref.id, Opened, "")
 	n.bus.publish(StatusEvent{ID: ref.id, Peer: ref.peer, Status: Opened})
 }

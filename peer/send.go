@@ -240,9 +240,7 @@ func (n *Node) queue(key string, o *outgoing) error {
 
 // record stores a new outgoing message in history and tells subscribers.
 func (n *Node) record(m Message) {
-	if err := n.hist.add(m); err != nil {
-		n.log.Error("history", "err", err)
-	}
+	n.hist.add(m)
 	n.bus.publish(MessageEvent{Message: m})
 }
 
@@ -297,9 +295,7 @@ func (n *Node) finish(o *outgoing, err error) {
 	if err != nil && len(m.Files) > 0 {
 		n.files.srv.Cancel(m.PacketNo) // the peer never heard of the offer
 	}
-	if err := n.hist.update(m.Peer, m.ID, m.Status, m.Error); err != nil {
-		n.log.Error("history", "err", err)
-	}
+	n.hist.update(m.Peer, m.ID, m.Status, m.Error)
 	n.bus.publish(StatusEvent{ID: m.ID, Peer: m.Peer, Status: m.Status, Error: m.Error})
 	o.result <- m
 }
