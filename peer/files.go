@@ -163,6 +163,10 @@ func (n *Node) Accept(offerID, dir string) ([]Transfer, error) {
 		xs[i] = f.add(Transfer{Offer: offerID, Peer: ref.peer.Key, Nick: ref.peer.Nick, Dir: Incoming,
 			Name: file.Name, Folder: file.Type() == ipmsg.FileDir, Total: int64(file.Size), State: TransferQueued}, cancel)
 	}
+	out := make([]Transfer, len(xs))
+	for i, x := range xs { // before the downloads start to change them
+		out[i] = x.t
+	}
 	n.wg.Add(2)
 	go func() { // downloads end with the node
 		defer n.wg.Done()
@@ -179,10 +183,6 @@ func (n *Node) Accept(offerID, dir string) ([]Transfer, error) {
 			n.fetch(ctx, ref, file, dir, xs[i])
 		}
 	}()
-	out := make([]Transfer, len(xs))
-	for i, x := range xs {
-		out[i] = x.t
-	}
 	return out, nil
 }
 

@@ -134,7 +134,7 @@ func TestResume(t *testing.T) {
 	s, addr := startServer(t, ServerConfig{OnUpload: func(u Upload) { mu.Lock(); uploads = append(uploads, u); mu.Unlock() }})
 	files := share(t, s, 1, src)
 	dest, _ := sandbox(t)
-	if err := os.WriteFile(filepath.Join(dest, "a.bin.part"), want[:300000], 0o644); err != nil {
+	if err := os.WriteFile(partPath(dest, files[0]), want[:300000], 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := request(addr, 1, files[0], dest)
@@ -152,6 +152,31 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestResumeOnlySameFile: a .part left by another file of the same name
+// (a new version, offered later) is not continued: it would splice the old
+// file's head onto the new one's tail and call it done.
+func TestResumeOnlySameFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a.bin")
+	old := writeRandom(t, src, 1<<20, 6)
+	s, addr := startServer(t, ServerConfig{})
+	oldFile := share(t, s, 1, src)[0]
+	dest, _ := sandbox(t)
+	if err := os.WriteFile(partPath(dest, oldFile), old[:300000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := writeRandom(t, src, 1<<20, 7)
+	os.Chtimes(src, time.Unix(oldFile.MTime+60, 0), time.Unix(oldFile.MTime+60, 0))
+	r := request(addr, 2, share(t, s, 2, src)[0], dest)
+	r.Resume = true
+	if _, err := newTestClient(t, ClientConfig{}).Fetch(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, dest, false); got["a.bin"] != sum(want) {
+		t.Errorf("dest = %v: a.bin is not the new file", got)
+	}
+}
+
 // TestRestartWithoutResume: without Resume an old .part (here garbage) is
 // started again from 0.
 func TestRestartWithoutResume(t *testing.T) {
@@ -160,7 +185,7 @@ func TestRestartWithoutResume(t *testing.T) {
 	s, addr := startServer(t, ServerConfig{})
 	files := share(t, s, 1, src)
 	dest, _ := sandbox(t)
-	if err := os.WriteFile(filepath.Join(dest, "a.bin.part"), []byte("garbage"), 0o644); err != nil {
+	if err := os.WriteFile(partPath(dest, files[0]), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := newTestClient(t, ClientConfig{}).Fetch(context.Background(), request(addr, 1, files[0], dest)); err != nil {
@@ -187,7 +212,7 @@ func TestCutThenRefetch(t *testing.T) {
 			r.Resume = resume
 			_, err := c.Fetch(context.Background(), r)
 			isKind(t, err, ErrIncomplete)
-			if fi, err := os.Stat(filepath.Join(dest, "a.bin.part")); err != nil || fi.Size() != 700000 {
+			if fi, err := os.Stat(partPath(dest, files[0])); err != nil || fi.Size() != 700000 {
 				t.Fatalf("after the cut: .part %v, %v; want 700000 bytes", fi, err)
 			}
 			r.From = addr
@@ -212,7 +237,7 @@ func TestSenderSendsWrongAmount(t *testing.T) {
 		if !strings.Contains(err.Error(), "after 9 of 10 bytes") {
 			t.Errorf("err = %v, want the byte counts", err)
 		}
-		if got := tree(t, dest, false); len(got) != 2 || got["a.txt.part"] != sum(content[:9]) {
+		if got := tree(t, dest, false); len(got) != 2 || got[filepath.Base(partPath(dest, f))] != sum(content[:9]) {
 			t.Errorf("dest = %v, want the .part kept", got)
 		}
 	})
@@ -291,7 +316,7 @@ func TestCancelByReceiver(t *testing.T) {
 	if err := <-errs; err == nil {
 		t.Error("the server saw no error")
 	}
-	if fi, err := os.Stat(filepath.Join(dest, "big.bin.part")); err != nil || fi.Size() >= 64<<20 {
+	if fi, err := os.Stat(partPath(dest, files[0])); err != nil || fi.Size() >= 64<<20 {
 		t.Errorf(".part = %v, %v; want a partial file kept", fi, err)
 	}
 }

@@ -325,3 +325,8 @@ func isKind(t *testing.T, err, want error) {
 		t.Fatalf("err = %v, want %v", err, want)
 	}
 }
+
+// partPath is where a download of f into dest is written until complete.
+func partPath(dest string, f ipmsg.File) string {
+	return filepath.Join(dest, partName(f.Name, partTag(f)))
+}

@@ -88,12 +88,12 @@ func TestNumberedNames(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("长", 85) // 255 bytes
-	for _, got := range []string{numbered(long+".txt", 12, false), partName(long), partName(numbered(long, 1, false))} {
+	for _, got := range []string{numbered(long+".txt", 12, false), partName(long, "1-2"), partName(numbered(long, 1, false), "1-2")} {
 		if len(got) > maxName || CheckName(got) != nil {
 			t.Errorf("derived name %q (%d bytes) is not a safe name", got, len(got))
 		}
 	}
-	if partName(long+"a") == partName(long+"b") {
+	if partName(long+"a", "1-2") == partName(long+"b", "1-2") {
 		t.Error("two long names share a .part")
 	}
 }
@@ -199,15 +199,16 @@ func TestHostileStreams(t *testing.T) {
 func TestSymlinksInDest(t *testing.T) {
 	dest, outside := sandbox(t)
 	target := filepath.Join(outside, "keep")
-	for _, name := range []string{"a.txt", "a (1).txt.part", "docs"} {
+	f := ipmsg.File{ID: firstID, Name: "a.txt", Size: 5, Attr: ipmsg.FileRegular}
+	for _, name := range []string{"a.txt", partName("a (1).txt", partTag(f)), "docs"} {
 		if err := os.Symlink(target, filepath.Join(dest, name)); err != nil {
 			t.Skipf("no symlinks: %v", err)
 		}
 	}
-	os.Symlink(outside, filepath.Join(dest, "a (2).txt.part"))
+	os.Symlink(outside, filepath.Join(dest, partName("a (2).txt", partTag(f))))
 	c := newTestClient(t, ClientConfig{})
 	fake := startFake(t, sendBytes([]byte("hello")))
-	r := request(fake.addr, 1, ipmsg.File{ID: firstID, Name: "a.txt", Size: 5, Attr: ipmsg.FileRegular}, dest)
+	r := request(fake.addr, 1, f, dest)
 	r.Resume = true
 	path, err := c.Fetch(context.Background(), r)
 	if err != nil || filepath.Base(path) != "a (3).txt" {

@@ -47,9 +47,9 @@ func TestDiskFull(t *testing.T) {
 			return
 		}
 		_, r.fileErr = c.Fetch(context.Background(), request(addr, 1, files[0], dest))
-		if fi, err := os.Stat(filepath.Join(dest, "big.bin.part")); err == nil {
+		if fi, err := os.Stat(partPath(dest, files[0])); err == nil {
 			r.part = fi.Size()
-			os.Remove(filepath.Join(dest, "big.bin.part"))
+			os.Remove(partPath(dest, files[0]))
 		}
 		_, r.folderErr = c.Fetch(context.Background(), request(addr, 1, files[1], dest))
 		entries, _ := os.ReadDir(dest)

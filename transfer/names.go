@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/lanchat/lanchat/ipmsg"
 )
 
 // maxName is the longest name CheckName accepts, in bytes: NAME_MAX on
@@ -97,18 +99,25 @@ func numbered(name string, k int, dir bool) string {
 	return truncate(stem, maxName-len(suffix)) + suffix
 }
 
-// partName is where a download of name is written until it is complete.
-// A name too long for the suffix is shortened and tagged with its hash, so
-// two long names sharing a prefix keep apart.
-func partName(name string) string {
-	const suffix = ".part"
+// partTag names the offered file a .part belongs to, by size and mtime:
+// only a .part of the very same file is resumed, never one left by another
+// file that happens to have the same name.
+func partTag(f ipmsg.File) string {
+	return strconv.FormatUint(f.Size, 16) + "-" + strconv.FormatInt(f.MTime, 16)
+}
+
+// partName is where a download of name is written until it is complete:
+// "name.<tag>.part". A name too long for the suffix is shortened and tagged
+// with its hash, so two long names sharing a prefix keep apart.
+func partName(name, tag string) string {
+	suffix := "." + tag + ".part"
 	if len(name)+len(suffix) <= maxName {
 		return name + suffix
 	}
 	h := fnv.New32a()
 	h.Write([]byte(name))
-	tag := fmt.Sprintf("~%08x", h.Sum32())
-	return truncate(name, maxName-len(tag)-len(suffix)) + tag + suffix
+	hash := fmt.Sprintf("~%08x", h.Sum32())
+	return truncate(name, maxName-len(hash)-len(suffix)) + hash + suffix
 }
 
 // truncate cuts s to at most n bytes without splitting a character.

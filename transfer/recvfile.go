@@ -31,7 +31,7 @@ func (c *Client) fetchFile(ctx context.Context, root *os.Root, r Request) (strin
 		return "", fmt.Errorf("offered size %d is more than a file can hold", r.File.Size)
 	}
 	size := int64(r.File.Size)
-	t, err := c.claim(root, r.DestDir, r.File.Name)
+	t, err := c.claim(root, r.DestDir, r.File.Name, partTag(r.File))
 	if err != nil {
 		return "", err
 	}
@@ -103,7 +103,7 @@ func (c *Client) receive(ctx context.Context, conn net.Conn, f *os.File, m *mete
 
 // claim picks the first candidate name that is free and whose .part no
 // other Fetch of this Client is writing, and marks that .part busy.
-func (c *Client) claim(root *os.Root, dest, name string) (target, error) {
+func (c *Client) claim(root *os.Root, dest, name, tag string) (target, error) {
 	abs, err := filepath.Abs(dest)
 	if err != nil {
 		return target{}, err
@@ -111,7 +111,7 @@ func (c *Client) claim(root *os.Root, dest, name string) (target, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k := range maxNumbered {
-		t, ok, err := candidate(root, name, k)
+		t, ok, err := candidate(root, name, tag, k)
 		if err != nil {
 			return t, err
 		}
@@ -132,9 +132,9 @@ func (c *Client) unclaim(t target) {
 
 // candidate checks candidate k for name: usable when no such entry exists
 // and its .part is absent or a regular file (not a link someone placed).
-func candidate(root *os.Root, name string, k int) (t target, ok bool, err error) {
+func candidate(root *os.Root, name, tag string, k int) (t target, ok bool, err error) {
 	final := numbered(name, k, false)
-	t = target{k: k, part: partName(final)}
+	t = target{k: k, part: partName(final, tag)}
 	if err := errors.Join(local(final), local(t.part)); err != nil {
 		return t, false, err
 	}

@@ -36,15 +36,15 @@ func cmdAccept(args []string, out io.Writer) error {
 	failed := 0
 	err := call(f.data, control.Request{Op: "accept", ID: fs.Arg(0), Dir: dir, Wait: !*noWait},
 		func(kind string, data json.RawMessage) error {
-			if f.jsonOut {
-				return printJSON(out, data)
-			}
 			var t peer.Transfer
 			if err := json.Unmarshal(data, &t); err != nil {
 				return err
 			}
 			if t.State == peer.TransferFailed || t.State == peer.TransferCancelled {
 				failed++
+			}
+			if f.jsonOut {
+				return printJSON(out, data)
 			}
 			bar.show(t)
 			return nil
