@@ -106,9 +106,12 @@ func TestFileResumeAfterSenderKilled(t *testing.T) {
 	path := filepath.Join(src, name)
 	sum := writeRandom(t, path, size)
 	dest := t.TempDir()
-	part, final := filepath.Join(dest, name+".part"), filepath.Join(dest, name)
-
 	m := offerFiles(t, p.a, p.b, p.evB, "resume me", path)
+	// A download is written to "name.<size hex>-<mtime hex>.part", so that
+	// only a .part of this very file is ever resumed.
+	f := m.Files[0]
+	part := filepath.Join(dest, fmt.Sprintf("%s.%x-%x.part", name, f.Size, f.MTime.Unix()))
+	final := filepath.Join(dest, name)
 	// Slow the sender's link so the kill lands mid-transfer on any machine.
 	limitRate(t, p.ha, "800mbit")
 	ts, err := acceptJSON(p.b, m.ID, dest, "--no-wait")
