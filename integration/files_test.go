@@ -259,7 +259,9 @@ func TestFileCancel(t *testing.T) {
 			t.Fatalf("a complete file appeared after the cancel (%v)", err)
 		}
 		upEnd := waitTransfer(t, p.a, 5*time.Second, up.ID, "ended", func(tr peer.Transfer) bool { return tr.State.Final() })
-		t.Logf("alice's upload %s ended %s (%s)", upEnd.ID, upEnd.State, upEnd.Error)
+		if upEnd.State != peer.TransferCancelled {
+			t.Errorf("alice's upload %s ended %s (%s), want cancelled: she cancelled it", upEnd.ID, upEnd.State, upEnd.Error)
+		}
 		// Cancelling an upload ends the sender's whole offer.
 		if out, err := p.b.CLI("accept", "--to", dest, m.ID); err == nil {
 			t.Errorf("accepting again after the sender cancelled worked: %q", out)

@@ -59,8 +59,9 @@ type files struct {
 
 // xfer is a transfer and how to stop it.
 type xfer struct {
-	t      Transfer
-	cancel context.CancelFunc
+	t         Transfer
+	cancel    context.CancelFunc
+	cancelled bool // by our user: an upload's end is then "cancelled", not a failure
 }
 
 func (n *Node) newFiles() *files {
@@ -279,11 +280,14 @@ func (n *Node) onUpload(u transfer.Upload) {
 	n.update(x, func(t *Transfer) {
 		t.Done, t.Total, t.Files, t.Rate, t.ETA = u.Done, u.Total, u.Files, u.Rate, u.ETA
 		t.State = TransferRunning
-		if u.Final {
+		switch {
+		case !u.Final:
+		case x.cancelled:
+			t.State, t.Error = TransferCancelled, "cancelled"
+		case u.Err != nil:
+			t.State, t.Error = TransferFailed, u.Err.Error()
+		default:
 			t.State = TransferDone
-			if u.Err != nil {
-				t.State, t.Error = TransferFailed, u.Err.Error()
-			}
 		}
 	})
 }
@@ -329,6 +333,9 @@ func (n *Node) Cancel(id string) error {
 	f := n.files
 	f.mu.Lock()
 	x, ok := f.transfers[id]
+	if ok {
+		x.cancelled = true
+	}
 	f.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no transfer %q", id)
