@@ -96,7 +96,7 @@ func (NoticeEvent) event()  {}
 type File struct {
 	ID     uint64    `json:"id"`
 	Name   string    `json:"name"`
-	Size   int64     `json:"size"` // 0 for folders: their size is known only while they arrive
+	Size   int64     `json:"size"` // for folders, what the sender announced (lanchat and IP Messenger say 0, iptux the total)
 	Folder bool      `json:"folder,omitempty"`
 	MTime  time.Time `json:"mtime"`
 }
