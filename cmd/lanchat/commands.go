@@ -40,16 +40,11 @@ func cmdPeers(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := dial(f.data)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if !f.jsonOut {
 		fmt.Fprintln(tw, "NICK\tGROUP\tCLIENT\tADDRESS\tSTATE\tKEY")
 	}
-	err = c.Do(control.Request{Op: "peers"}, func(kind string, data json.RawMessage) error {
+	err := call(f.data, control.Request{Op: "peers"}, func(kind string, data json.RawMessage) error {
 		if f.jsonOut {
 			return printJSON(out, data)
 		}
@@ -335,12 +330,7 @@ func cmdHistory(args []string, out io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{"history needs one PEER"}
 	}
-	c, err := dial(f.data)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Do(control.Request{Op: "history", Peer: fs.Arg(0), Limit: *n}, func(kind string, data json.RawMessage) error {
+	return call(f.data, control.Request{Op: "history", Peer: fs.Arg(0), Limit: *n}, func(kind string, data json.RawMessage) error {
 		if f.jsonOut {
 			return printJSON(out, data)
 		}
@@ -371,12 +361,7 @@ func cmdStatus(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := dial(f.data)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Do(control.Request{Op: "status"}, func(kind string, data json.RawMessage) error {
+	return call(f.data, control.Request{Op: "status"}, func(kind string, data json.RawMessage) error {
 		if f.jsonOut {
 			return printJSON(out, data)
 		}
