@@ -762,3 +762,33 @@ func wantNoPart(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestFileAutoAccept: a node told to trust a contact downloads its offers
+// into the download folder without anyone accepting.
+func TestFileAutoAccept(t *testing.T) {
+	netns.Require(t)
+	t.Parallel()
+	n := netns.New(t)
+	seg := n.Segment(netip.MustParsePrefix("10.87.1.0/24"))
+	downloads := t.TempDir()
+	a := lantest.StartAs(t, seg.AddHost("a"), "a", "alice", "--downloads", t.TempDir())
+	b := lantest.StartAs(t, seg.AddHost("b"), "b", "bob", "--downloads", downloads, "--auto-accept", "alice")
+	evB := record(t, b)
+	a.WaitPeers(5*time.Second, "bob")
+	b.WaitPeers(5*time.Second, "alice")
+
+	src := filepath.Join(t.TempDir(), "自动 接收.bin")
+	sum := writeRandom(t, src, 3<<20)
+	offerFiles(t, a, b, evB, "for you, no click needed", src)
+	got := filepath.Join(downloads, filepath.Base(src))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(got); err == nil && hashFile(t, got) == sum {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not arrive by itself in bob's download folder: %v", got, dirEntries(t, downloads))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
