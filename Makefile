@@ -1,23 +1,32 @@
-# lanchat: `make run` starts lanchat, `make test` runs every test. Both
+# lanchat: `make run` opens the desktop app, `make test` runs every test. Both
 # install what they need (Go modules, and as root the Debian packages the
 # multi-host tests use).
 
 GO      ?= go
-ARGS    ?= serve
+ARGS    ?=
 BIN     := bin/lanchat
+GUI     := bin/lanchat-gui
 PKGS    := ./...
 
-.PHONY: run build test deps bench fuzz clean
+.PHONY: run gui build test deps bench fuzz clean
 
-run: build
-	./$(BIN) $(ARGS)
+# The desktop app (`make run ARGS=serve` runs a headless node instead).
+run: gui
+	./$(GUI) $(ARGS)
+
+# The desktop build: cgo, fyne, GL and X11 (scripts/debian-deps.sh installs
+# the headers as root). A cold build of fyne takes minutes.
+gui: deps
+	$(GO) mod download
+	CGO_ENABLED=1 $(GO) build -ldflags="-s -w" -o $(GUI) ./cmd/lanchat
 
 # The headless static binary: CLI and node, no desktop libraries.
 build:
 	$(GO) mod download
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/lanchat
 
-# Debian packages for the network-namespace tests (as root; skipped otherwise).
+# Debian packages for the network-namespace tests and the desktop build (as
+# root; skipped otherwise).
 deps:
 	@scripts/debian-deps.sh
 

@@ -30,6 +30,7 @@ func TestLayerDeps(t *testing.T) {
 	banned := map[string][]string{
 		"discovery": {"peer", "cmd/", "internal/control", "ui"},
 		"peer":      {"cmd/", "internal/control", "ui"},
+		"ui":        {"cmd/", "internal/control"},
 	}
 	for pkg, bad := range banned {
 		for _, d := range goList(t, nil, "github.com/lanchat/lanchat/"+pkg) {
@@ -38,6 +39,30 @@ func TestLayerDeps(t *testing.T) {
 					t.Errorf("%s imports %s: imports flow cmd -> ui -> peer -> discovery -> ipmsg", pkg, d)
 				}
 			}
+		}
+	}
+}
+
+// TestUIDeps checks that the window holds no protocol logic: ui imports
+// none of the protocol packages (it may use peer's types, which import them
+// in turn), and never fyne's app package, so its tests run headless.
+func TestUIDeps(t *testing.T) {
+	bad := map[string]string{
+		"github.com/lanchat/lanchat/ipmsg":     "packets are the engine's business",
+		"github.com/lanchat/lanchat/discovery": "presence is the engine's business",
+		"github.com/lanchat/lanchat/transfer":  "file transfer is the engine's business",
+		"github.com/lanchat/lanchat/relay":     "the relay is the engine's business",
+		"fyne.io/fyne/v2/app":                  "ui takes a fyne.App so its tests run headless; only cmd/lanchat creates one",
+	}
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-f", `{{join .Imports " "}}`,
+		"github.com/lanchat/lanchat/ui")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		if why, ok := bad[d]; ok || strings.HasPrefix(d, "github.com/lanchat/lanchat/relay/") {
+			t.Errorf("ui imports %s: %s", d, why)
 		}
 	}
 }

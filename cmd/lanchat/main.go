@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/lanchat/lanchat/internal/control"
 )
@@ -25,7 +26,7 @@ import (
 const usage = `lanchat — LAN messenger compatible with Feige (飞鸽传书), FeiQ (飞秋), IP Messenger and iptux
 
 Usage:
-  lanchat                          open the desktop app (headless builds print this help)
+  lanchat [flags]                  open the desktop app, with the flags of serve (headless builds print this help)
   lanchat serve [flags]            run a node without a window (servers, scripts)
   lanchat peers [--json]           people on the LAN
   lanchat send [--seal] PEER... [--] TEXT
@@ -56,8 +57,8 @@ func main() {
 // run dispatches a subcommand and returns the exit status: 0 ok, 1 failed,
 // 2 bad usage.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return openDesktop(stdout, stderr)
+	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {
+		return openDesktop(args, stdout, stderr) // `lanchat [--data DIR] [--name …]`
 	}
 	cmds := map[string]func([]string, io.Writer) error{
 		"serve": cmdServe, "peers": cmdPeers, "send": cmdSend, "events": cmdEvents,
@@ -65,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"accept": cmdAccept, "decline": cmdDecline, "transfers": cmdTransfers, "cancel": cmdCancel,
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" {
+	if name == "help" || isHelp(name) {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
@@ -88,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "lanchat %s: %v\n", name, err)
 	return 1
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 type usageError struct{ msg string }
 

@@ -144,14 +144,28 @@ func cmdServe(args []string, stdout io.Writer) error {
 
 // runNode runs a node and its control socket until ctx is done.
 func runNode(ctx context.Context, cfg peer.Config, log *slog.Logger) error {
-	node, err := peer.New(cfg)
+	node, srv, err := startNode(cfg, log)
 	if err != nil {
 		return err
+	}
+	return serveNode(ctx, node, srv, cfg, log)
+}
+
+// startNode creates a node and listens on its control socket.
+func startNode(cfg peer.Config, log *slog.Logger) (*peer.Node, *control.Server, error) {
+	node, err := peer.New(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	srv, err := control.Listen(cfg.DataDir, node, log)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	return node, srv, nil
+}
+
+// serveNode runs a started node and its control socket until ctx is done.
+func serveNode(ctx context.Context, node *peer.Node, srv *control.Server, cfg peer.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srvDone := make(chan error, 1)
@@ -159,7 +173,7 @@ func runNode(ctx context.Context, cfg peer.Config, log *slog.Logger) error {
 	self := node.Self()
 	log.Info("lanchat is running", "addr", self.Addr, "nick", self.Nick, "group", self.Group,
 		"data", cfg.DataDir, "charset", self.Legacy)
-	err = node.Run(ctx)
+	err := node.Run(ctx)
 	cancel()
 	if serr := <-srvDone; err == nil {
 		err = serr
