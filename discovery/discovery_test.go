@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lanchat/lanchat/internal/leakcheck"
 	"github.com/lanchat/lanchat/internal/netutil"
 	"github.com/lanchat/lanchat/ipmsg"
 )
@@ -618,20 +619,7 @@ func TestRunReturnsPromptly(t *testing.T) {
 		}
 		conn.Close()
 	}()
-	waitGoroutines(t, before)
-}
-
-// waitGoroutines polls until the goroutine count is back to n.
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, had %d before:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leakcheck.Goroutines(t, before)
 }
 
 // TestHostileEntryNames feeds entry packets whose names are control
