@@ -548,21 +548,22 @@ func checkHistoryFiles(t *testing.T, dataDir string) {
 }
 
 // historyLines counts the lines of a contact's history file that add a
-// message (not status updates).
-func historyLines(t *testing.T, dataDir, key string) int {
+// message (not status updates), once the node has written what it queued.
+func historyLines(t *testing.T, n *Node, key string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataDir, "history", fileName(key)))
+	n.hist.flush()
+	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, "history", fileName(key)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	lines := 0
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, maxHistoryLine)
 	for sc.Scan() {
 		var r record
 		if json.Unmarshal(sc.Bytes(), &r) == nil && !r.Update {
-			n++
+			lines++
 		}
 	}
-	return n
+	return lines
 }

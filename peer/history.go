@@ -62,19 +62,57 @@ func openHistory(dir string, onErr func(error)) (*history, error) {
 
 func (h *history) run() {
 	defer close(h.done)
+	pending := map[string][]byte{} // lines per contact not yet written
 	for op := range h.ops {
-		if op.flushed != nil {
-			close(op.flushed)
-			continue
-		}
-		if err := h.write(op.key, op.rec); err != nil {
-			h.onErr(err)
-		}
+		h.take(op, pending)
+		h.takeQueued(pending)
+		h.flushAll(pending)
 	}
 	for _, f := range h.files {
 		if err := f.Close(); err != nil {
 			h.onErr(fmt.Errorf("history: %w", err))
 		}
+	}
+}
+
+// takeQueued takes every op already waiting, so that a burst of lines to
+// one file goes out in one write.
+func (h *history) takeQueued(pending map[string][]byte) {
+	for {
+		select {
+		case op, ok := <-h.ops:
+			if !ok {
+				return
+			}
+			h.take(op, pending)
+		default:
+			return
+		}
+	}
+}
+
+// take encodes a line into pending, or, for a flush marker, writes
+// everything pending and then releases the reader waiting on it.
+func (h *history) take(op histOp, pending map[string][]byte) {
+	if op.flushed != nil {
+		h.flushAll(pending)
+		close(op.flushed)
+		return
+	}
+	line, err := json.Marshal(op.rec)
+	if err != nil {
+		h.onErr(err)
+		return
+	}
+	pending[op.key] = append(append(pending[op.key], line...), '\n')
+}
+
+func (h *history) flushAll(pending map[string][]byte) {
+	for key, b := range pending {
+		if err := h.write(key, b); err != nil {
+			h.onErr(err)
+		}
+		delete(pending, key)
 	}
 }
 
@@ -113,16 +151,12 @@ func (h *history) enqueue(op histOp) bool {
 	return true
 }
 
-func (h *history) write(key string, r record) error {
-	line, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
+func (h *history) write(key string, lines []byte) error {
 	f, err := h.file(key)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
+	if _, err := f.Write(lines); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	return nil

@@ -43,7 +43,7 @@ func TestAckEchoesRawPacketNo(t *testing.T) {
 	if m := msgs[0]; m.Text != "hello 你好" || m.PacketNo != 42 || m.Peer != f.key() || m.Dir != Incoming || m.Nick != f.nick {
 		t.Errorf("message %+v", m)
 	}
-	if got := historyLines(t, n.cfg.DataDir, f.key()); got != 1 {
+	if got := historyLines(t, n.Node, f.key()); got != 1 {
 		t.Errorf("%d history lines, want 1", got)
 	}
 	if s := n.Stats(); s.Received != 1 || s.Duplicates != 2 {
