@@ -262,47 +262,61 @@ func xferDial(from *netns.Host, to netip.AddrPort) (*net.TCPConn, error) {
 	return c, err
 }
 
-// xferTCPCopy copies the file src in from's namespace over one TCP
-// connection into a new file dst written in to's namespace, and returns
-// the time from dialling to the received file's close.
-func xferTCPCopy(from, to *netns.Host, src, dst string) (time.Duration, error) {
+// xferPipe runs one TCP connection from from's namespace to to's: recv
+// serves the accepted side, send the dialled one. It returns the time from
+// the start of send to the end of both.
+func xferPipe(from, to *netns.Host, send, recv func(*net.TCPConn) error) (time.Duration, error) {
 	ln, err := xferListen(to)
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
-	recv := make(chan error, 1)
+	done := make(chan error, 1)
 	go func() {
 		c, err := ln.AcceptTCP()
 		if err != nil {
-			recv <- err
+			done <- err
 			return
 		}
 		defer c.Close()
-		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-		if err != nil {
-			recv <- err
-			return
-		}
-		_, err = io.Copy(f, c) // splice(2)
-		recv <- errors.Join(err, f.Close())
+		done <- recv(c)
 	}()
 	start := time.Now()
-	f, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
 	c, err := xferDial(from, ln.Addr().(*net.TCPAddr).AddrPort())
 	if err != nil {
 		return 0, err
 	}
-	_, err = io.Copy(c, f) // sendfile(2)
+	err = send(c)
 	c.Close()
-	if err = errors.Join(err, <-recv); err != nil {
+	if err = errors.Join(err, <-done); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// xferTCPCopy copies the file src in from's namespace over one TCP
+// connection into a new file dst written in to's namespace, and returns
+// the time from dialling to the received file's close.
+func xferTCPCopy(from, to *netns.Host, src, dst string) (time.Duration, error) {
+	d, err := xferPipe(from, to, func(c *net.TCPConn) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(c, f) // sendfile(2)
+		return err
+	}, func(c *net.TCPConn) error {
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, c) // splice(2)
+		return errors.Join(err, f.Close())
+	})
+	if err != nil {
 		return 0, fmt.Errorf("tcp copy: %w", err)
 	}
-	d := time.Since(start)
 	if fi, err := os.Stat(dst); err != nil || fi.Size() != xferBigSize {
 		return 0, fmt.Errorf("tcp copy: %s is %v (%v), want %d bytes", dst, fi, err, xferBigSize)
 	}
@@ -314,32 +328,12 @@ func xferTCPCopy(from, to *netns.Host, src, dst string) (time.Duration, error) {
 // keeping mtimes; it returns the time from dialling to the last file's
 // close.
 func xferTarCopy(from, to *netns.Host, src, dst string) (time.Duration, error) {
-	ln, err := xferListen(to)
+	d, err := xferPipe(from, to, func(c *net.TCPConn) error { return xferTar(c, src) },
+		func(c *net.TCPConn) error { return xferUntar(bufio.NewReaderSize(c, xferBufSize), dst) })
 	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	recv := make(chan error, 1)
-	go func() {
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			recv <- err
-			return
-		}
-		defer c.Close()
-		recv <- xferUntar(bufio.NewReaderSize(c, xferBufSize), dst)
-	}()
-	start := time.Now()
-	c, err := xferDial(from, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		return 0, err
-	}
-	err = xferTar(c, src)
-	c.Close()
-	if err = errors.Join(err, <-recv); err != nil {
 		return 0, fmt.Errorf("tar copy: %w", err)
 	}
-	return time.Since(start), nil
+	return d, nil
 }
 
 // xferTar writes the folder src, under its own name, as a tar stream.
