@@ -10,7 +10,7 @@ PKGS    := ./...
 # The race detector needs cgo; CGO_ENABLED=0 make test runs without it.
 RACE    ?= $(if $(filter 0,$(CGO_ENABLED)),,-race)
 
-.PHONY: run gui build test deps bench fuzz clean
+.PHONY: run gui build windows test deps bench fuzz clean
 
 # The desktop app (`make run ARGS=serve` runs a headless node instead).
 run: gui
@@ -26,6 +26,17 @@ gui: deps
 build:
 	$(GO) mod download
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/lanchat
+
+# Both Windows binaries, cross-built from Linux: bin/lanchat.exe, the
+# headless CLI and node (no cgo), and bin/lanchat-gui.exe, the desktop app
+# (cgo with Debian's mingw-w64, which scripts/debian-deps.sh installs; a
+# cold build of fyne takes minutes). -H windowsgui: a double-clicked app
+# opens no console window; scripts use lanchat.exe.
+windows: deps
+	$(GO) mod download
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o bin/lanchat.exe ./cmd/lanchat
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
+		$(GO) build -ldflags="-s -w -H windowsgui" -o bin/lanchat-gui.exe ./cmd/lanchat
 
 # Debian packages for the network-namespace tests and the desktop build (as
 # root; skipped otherwise).

@@ -39,7 +39,7 @@ func (s *Service) entryPacket(cmd ipmsg.Command) []byte {
 		Command: cmd | status,
 	}
 	e := ipmsg.Entry{User: self.User, Host: self.Host, Nick: self.Nick, Group: self.Group,
-		VS: ipmsg.VSLanchat, Lanchat: self.Lanchat}
+		VS: ipmsg.VSLanchat, Lanchat: self.Lanchat, PeerID: self.PeerID}
 	p.Extra = ipmsg.AppendEntryExtra(nil, e, s.cfg.Legacy)
 	return p.Append(nil)
 }
@@ -250,7 +250,7 @@ func (s *Service) learn(p ipmsg.Packet, from netip.AddrPort) {
 		Nick: e.Nick, Group: e.Group, Addr: from, Client: client,
 		Version: string(p.Version), Status: p.Command.Opts(),
 		Away:   p.Command.Has(ipmsg.AbsenceOpt) && client != ipmsg.ClientIptux,
-		Legacy: e.Legacy, Lanchat: e.Lanchat, IptuxCompat: e.IptuxEncoding != "",
+		Legacy: e.Legacy, Lanchat: e.Lanchat, PeerID: e.PeerID, IptuxCompat: e.IptuxEncoding != "",
 		LastSeen: time.Now(),
 	}
 	if peer.Nick == "" {

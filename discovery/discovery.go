@@ -36,6 +36,7 @@ type Self struct {
 	Nick, Group string
 	Away        bool
 	Lanchat     string // our LC entry key; empty announces us as a plain IPMsg client
+	PeerID      string // our libp2p identity, for lanchat peers
 	Files       bool   // we serve files (FILEATTACHOPT)
 }
 

@@ -24,6 +24,7 @@ type Peer struct {
 	Away        bool
 	Legacy      ipmsg.Charset // charset the peer's legacy bytes showed, Unknown if none yet
 	Lanchat     string        // lanchat's entry key, for lanchat peers
+	PeerID      string        // a lanchat peer's libp2p identity
 	IptuxCompat bool          // iptux sent its 4th (encoding) field; it says utf-8 even when iptux sends us GBK
 	LastSeen    time.Time
 }

@@ -15,7 +15,10 @@ type Entry struct {
 	IptuxIcon, IptuxEncoding string
 	VS                       string // IP Messenger's "VS:" version, e.g. "00010002:4:99:103"
 	Lanchat                  string // lanchat's "LC:" key; non-empty only for lanchat peers
-	HasUTF8Block             bool
+	// PeerID is a lanchat peer's "ID:" key: its persistent libp2p identity,
+	// by which the relay and other networks know it.
+	PeerID       string
+	HasUTF8Block bool
 	// Legacy is the charset the legacy bytes showed (Unknown when ASCII).
 	Legacy Charset
 }
@@ -28,6 +31,7 @@ const (
 	keyGroup   = "GN"
 	keyVersion = "VS"
 	keyLanchat = "LC"
+	keyPeerID  = "ID"
 )
 
 // ParseEntry decodes the entry sections of p. legacy is the charset assumed
@@ -78,6 +82,8 @@ func (e *Entry) parseBlock(b []byte) {
 			e.VS = v
 		case keyLanchat:
 			e.Lanchat = v
+		case keyPeerID:
+			e.PeerID = v
 		}
 	}
 }
@@ -93,9 +99,9 @@ func AppendEntryExtra(dst []byte, e Entry, legacy Charset) []byte {
 	dst = append(dst, 0)
 	for _, kv := range [...][2]string{
 		{keyUser, e.User}, {keyHost, e.Host}, {keyNick, e.Nick}, {keyGroup, e.Group},
-		{keyVersion, e.VS}, {keyLanchat, e.Lanchat},
+		{keyVersion, e.VS}, {keyLanchat, e.Lanchat}, {keyPeerID, e.PeerID},
 	} {
-		if kv[1] == "" && (kv[0] == keyVersion || kv[0] == keyLanchat) {
+		if kv[1] == "" && (kv[0] == keyVersion || kv[0] == keyLanchat || kv[0] == keyPeerID) {
 			continue
 		}
 		dst = append(dst, '\n')

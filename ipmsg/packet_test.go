@@ -182,7 +182,8 @@ func TestNoExtraErrors(t *testing.T) {
 // TestEntryRoundTrip builds lanchat's own entry and reads it back as a peer
 // would, through the legacy sections and the UTF-8 block.
 func TestEntryRoundTrip(t *testing.T) {
-	e := Entry{User: "li", Host: "pc-1", Nick: "小李", Group: "研发", VS: VSLanchat, Lanchat: "1"}
+	e := Entry{User: "li", Host: "pc-1", Nick: "小李", Group: "研发", VS: VSLanchat, Lanchat: "1",
+		PeerID: "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"}
 	p := Packet{Version: []byte(Version), No: 1, User: []byte(HeaderName(e.User)), Host: []byte(HeaderName("pc:1")),
 		Command: BrEntry | FileAttachOpt | CapUTF8Opt, Extra: AppendEntryExtra(nil, e, GB18030)}
 	q, err := Parse(p.Append(nil))
@@ -200,5 +201,17 @@ func TestEntryRoundTrip(t *testing.T) {
 	}
 	if DetectClient(q.Version, &got) != ClientLanchat {
 		t.Error("not detected as lanchat")
+	}
+	// The identity is one more key of the UTF-8 block, after every key IP
+	// Messenger and Feige read: they skip keys they do not know.
+	wantExtra := "\xd0\xa1\xc0\xee\x00\xd1\xd0\xb7\xa2\x00\nUN:li\nHN:pc-1\nNN:小李\nGN:研发\nVS:00500000:0:1:100" +
+		"\nLC:1\nID:12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf\x00"
+	if string(p.Extra) != wantExtra {
+		t.Errorf("extra = %q, want %q", p.Extra, wantExtra)
+	}
+	// A receiver that knows only IP Messenger's keys reads the same person.
+	old := ParseEntry(q, GB18030)
+	if old.Nick != e.Nick || old.User != e.User || old.Group != e.Group {
+		t.Errorf("entry without the ID key read as %+v", old)
 	}
 }

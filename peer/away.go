@@ -7,6 +7,7 @@ import (
 
 	"github.com/lanchat/lanchat/discovery"
 	"github.com/lanchat/lanchat/ipmsg"
+	"github.com/lanchat/lanchat/relay"
 )
 
 var netErrClosed = net.ErrClosed
@@ -24,6 +25,9 @@ func (n *Node) SetAway(away bool, text string) {
 	self := n.disc.Self()
 	self.Away = away
 	n.disc.SetSelf(self)
+	if c := n.relayClient(); c != nil {
+		c.SetProfile(n.profile())
+	}
 }
 
 // SetName changes the nickname and group everyone sees.
@@ -80,6 +84,8 @@ func (n *Node) History(who string, limit int) ([]Message, error) {
 	key := who
 	if p, err := n.resolve(who); err == nil {
 		key = p.Key
+	} else if t, ok, _ := n.resolveRelay(who); ok {
+		key = t.key
 	}
 	return n.hist.read(key, limit)
 }
@@ -94,6 +100,8 @@ type Self struct {
 	Stats                   Stats
 	Discovery               discovery.Stats // presence packets sent
 	Peers                   int
+	ID                      string      // the node's identity (libp2p peer ID)
+	Relay                   relay.State // the relay connection, when there is a relay
 }
 
 // Self returns what the node announces and its counters.
@@ -103,5 +111,5 @@ func (n *Node) Self() Self {
 	defer n.mu.Unlock()
 	return Self{User: s.User, Host: s.Host, Nick: s.Nick, Group: s.Group, Away: n.away,
 		AwayText: n.awayMsg, Addr: n.Addr().String(), Legacy: n.cfg.Legacy.String(), Stats: n.stats,
-		Discovery: n.disc.Stats(), Peers: n.disc.Roster().Len()}
+		Discovery: n.disc.Stats(), Peers: n.disc.Roster().Len(), ID: n.id, Relay: n.RelayState()}
 }

@@ -25,18 +25,19 @@ func (n *Node) contact(p discovery.Peer) Contact {
 	return Contact{
 		Key: p.Key, Nick: p.Nick, Group: p.Group, User: p.User, Host: p.Host,
 		Addr: p.Addr, Addrs: p.Addrs, Client: p.Client.String(), Version: p.Version,
-		Away: p.Away, Charset: cs.String(), Seen: p.LastSeen,
+		Away: p.Away, Charset: cs.String(), Seen: p.LastSeen, Via: ViaLAN, ID: p.PeerID,
 	}
 }
 
-// Contacts returns everyone on the LAN the node knows, sorted by group and nick.
+// Contacts returns everyone on the LAN the node knows, sorted by group and
+// nick, then the relay's members that are not on the LAN and its groups.
 func (n *Node) Contacts() []Contact {
 	peers := n.disc.Roster().List()
 	out := make([]Contact, len(peers))
 	for i, p := range peers {
 		out[i] = n.contact(p)
 	}
-	return out
+	return append(out, n.relayContacts(out)...)
 }
 
 // Resolve finds the contact a user means: a key (user@host), a nickname,

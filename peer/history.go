@@ -45,6 +45,9 @@ const historyQueue = 4096
 // datagrams long, so anything larger is corruption.
 const maxHistoryLine = 1 << 20
 
+// maxKeptBuffer bounds a contact's line buffer kept between writes.
+const maxKeptBuffer = 16 << 10
+
 // maxOpenHistory bounds open history files, so many senders cannot exhaust
 // file descriptors.
 const maxOpenHistory = 64
@@ -62,7 +65,7 @@ func openHistory(dir string, onErr func(error)) (*history, error) {
 
 func (h *history) run() {
 	defer close(h.done)
-	pending := map[string][]byte{} // lines per contact not yet written
+	pending := map[string][]byte{} // lines per contact not yet written; empty once flushed
 	for op := range h.ops {
 		h.take(op, pending)
 		h.takeQueued(pending)
@@ -99,20 +102,31 @@ func (h *history) take(op histOp, pending map[string][]byte) {
 		close(op.flushed)
 		return
 	}
-	line, err := json.Marshal(op.rec)
+	b := pending[op.key]
+	line, err := appendLine(b, &op.rec)
 	if err != nil {
 		h.onErr(err)
 		return
 	}
-	pending[op.key] = append(append(pending[op.key], line...), '\n')
+	pending[op.key] = append(line, '\n')
 }
 
+// flushAll writes every contact's pending lines. A buffer is kept, emptied,
+// for the contact's next lines, and dropped at the next flush that finds it
+// still empty (or at once when a burst made it big), so only conversations
+// that are going on keep one.
 func (h *history) flushAll(pending map[string][]byte) {
 	for key, b := range pending {
-		if err := h.write(key, b); err != nil {
-			h.onErr(err)
+		if len(b) > 0 {
+			if err := h.write(key, b); err != nil {
+				h.onErr(err)
+			}
 		}
-		delete(pending, key)
+		if len(b) == 0 || cap(b) > maxKeptBuffer {
+			delete(pending, key)
+		} else {
+			pending[key] = b[:0]
+		}
 	}
 }
 

@@ -13,8 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+
 	"github.com/lanchat/lanchat/discovery"
 	"github.com/lanchat/lanchat/ipmsg"
+	"github.com/lanchat/lanchat/relay"
 )
 
 // DefaultPort is the IPMsg port, the same number for UDP and TCP.
@@ -53,6 +56,9 @@ type Config struct {
 	AutoAccept []string
 	// Discovery timing, for tests; zero means the discovery defaults.
 	ProbeAfter, ExpireAfter time.Duration
+	// Relay is the relay's addresses (each ending in /p2p/<ID>); empty for
+	// none until Join.
+	Relay []string
 }
 
 // Version is reported to GETINFO and in lanchat's entry key.
@@ -71,6 +77,9 @@ type Node struct {
 	dedup *dedup
 	limit *limiter
 	files *files
+	key   crypto.PrivKey // the node's identity (libp2p)
+	id    string
+	relay relayLink
 
 	mu      sync.Mutex
 	away    bool
@@ -117,6 +126,11 @@ func New(cfg Config) (*Node, error) {
 	if n.nos, err = openPacketNumbers(cfg.DataDir, time.Now()); err != nil {
 		return nil, err
 	}
+	key, id, err := relay.LoadIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.key, n.id = key, id.String()
 	if n.hist, err = openHistory(cfg.DataDir, func(err error) { n.log.Error("history", "err", err) }); err != nil {
 		return nil, err
 	}
@@ -133,9 +147,17 @@ func New(cfg Config) (*Node, error) {
 		},
 		ProbeAfter: cfg.ProbeAfter, ExpireAfter: cfg.ExpireAfter,
 		Self: discovery.Self{User: cfg.User, Host: cfg.Host, Nick: cfg.Nick, Group: cfg.Group,
-			Away: cfg.Away, Lanchat: Version, Files: true},
+			Away: cfg.Away, Lanchat: Version, PeerID: n.id, Files: true},
 	})
 	n.files = n.newFiles()
+	if len(cfg.Relay) > 0 {
+		if n.relay.client, err = n.newRelayClient(cfg.Relay); err != nil {
+			n.udp.Close()
+			n.tcp.Close()
+			n.hist.close()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -240,6 +262,21 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.readLoop(ctx) }()
 	go func() { defer n.wg.Done(); n.files.srv.Serve(ctx, n.tcp) }()
+	var relayWG sync.WaitGroup
+	n.relay.mu.Lock()
+	n.relay.run = func(c *relay.Client) {
+		relayWG.Add(1)
+		go func() {
+			defer relayWG.Done()
+			if err := c.Run(ctx); err != nil {
+				n.log.Error("relay client", "err", err)
+			}
+		}()
+	}
+	if n.relay.client != nil {
+		n.relay.run(n.relay.client)
+	}
+	n.relay.mu.Unlock()
 	var err error
 	select {
 	case err = <-discDone:
@@ -253,6 +290,14 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Unlock()
 	n.udp.Close()
 	n.tcp.Close()
+	n.relay.mu.Lock()
+	n.relay.run = nil
+	c := n.relay.client
+	n.relay.mu.Unlock()
+	relayWG.Wait()
+	if c != nil {
+		c.Close()
+	}
 	n.wg.Wait()
 	n.bus.closeAll()
 	n.hist.close()

@@ -124,8 +124,9 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	if cs == ipmsg.GB18030 || cs == ipmsg.CP932 {
 		n.disc.Roster().SetLegacy(peer.Key, cs)
 	}
-	m := Message{ID: fmt.Sprintf("i%x-%d", time.Now().UnixNano(), p.No), Peer: peer.Key, Nick: peer.Nick,
-		Dir: Incoming, Text: text, Time: time.Now(), Sealed: cmd.Has(ipmsg.SecretOpt),
+	now := time.Now()
+	m := Message{ID: incomingID(now, p.No), Peer: peer.Key, Nick: peer.Nick,
+		Dir: Incoming, Text: text, Time: now, Sealed: cmd.Has(ipmsg.SecretOpt),
 		AutoRe: cmd.Has(ipmsg.AutoRetOpt), Status: Received, PacketNo: p.No}
 	if cmd.Has(ipmsg.FileAttachOpt) {
 		m.Files = n.onOffer(p, from, peer, m.ID)
@@ -145,6 +146,15 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	if n.isAway() && !cmd.Has(ipmsg.AutoRetOpt) && !cmd.Has(ipmsg.BroadcastOpt) && n.autoReplyDue(peer.Key) {
 		n.autoReply(peer)
 	}
+}
+
+// incomingID is a received message's ID: "i", the arrival time in hex
+// nanoseconds, "-" and the sender's packet number.
+func incomingID(at time.Time, no uint64) string {
+	b := make([]byte, 0, 40)
+	b = strconv.AppendInt(append(b, 'i'), at.UnixNano(), 16)
+	b = strconv.AppendUint(append(b, '-'), no, 10)
+	return string(b)
 }
 
 // ackMessage answers RECVMSG with the packet number exactly as received.

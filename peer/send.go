@@ -102,6 +102,20 @@ func (n *Node) Send(ctx context.Context, to []string, text string, opt SendOptio
 	}
 	for _, spec := range to {
 		p, err := n.resolve(spec)
+		if errors.Is(err, ErrUnknownPeer) { // not on the LAN: perhaps through the relay
+			t, ok, rerr := n.resolveRelay(spec)
+			if rerr != nil {
+				return nil, rerr
+			}
+			if ok {
+				w, err := n.sendRelay(ctx, t, text, opt)
+				if err != nil {
+					return nil, err
+				}
+				waits = append(waits, w)
+				continue
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,10 @@ type Contact struct {
 	Away    bool             `json:"away,omitempty"`
 	Charset string           `json:"charset"` // what we send to them: utf-8 or the legacy charset
 	Seen    time.Time        `json:"seen"`
+	Via     string           `json:"via"`               // lan, or relay for members reached through the relay
+	ID      string           `json:"id,omitempty"`      // a lanchat peer's identity; a group's ID
+	Offline bool             `json:"offline,omitempty"` // a relay member not connected: messages wait on the relay
+	Members int              `json:"members,omitempty"` // a relay group's size
 }
 
 // Direction says who wrote a message.
@@ -38,6 +42,7 @@ const (
 	Failed    Status = "failed"    // no acknowledgement before the deadline
 	Opened    Status = "opened"    // a sealed message the peer opened
 	Received  Status = "received"  // an incoming message
+	Stored    Status = "stored"    // the relay holds it for the peer; delivered follows
 )
 
 // Message is one chat message, in either direction.
@@ -56,10 +61,12 @@ type Message struct {
 	Part     int       `json:"part,omitempty"`  // 1-based part number of a split long message
 	Parts    int       `json:"parts,omitempty"` // how many parts it was split into
 	Files    []File    `json:"files,omitempty"` // attachments: accept them by this message's ID
+	Via      string    `json:"via,omitempty"`   // relay when the relay carried it
+	From     string    `json:"from,omitempty"`  // in a group conversation, the sender's key
 }
 
 // Event is something the node reports. The set is closed: ContactEvent,
-// MessageEvent, StatusEvent, NoticeEvent, TransferEvent.
+// MessageEvent, StatusEvent, NoticeEvent, TransferEvent, RelayEvent.
 type Event interface{ event() }
 
 // ContactEvent reports a contact joining, changing or leaving.

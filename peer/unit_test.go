@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -298,5 +299,12 @@ func writeMark(t *testing.T, dir string, n uint64) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "packetno"), []byte(strconv.FormatUint(n, 10)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestIncomingID(t *testing.T) {
+	at := time.Unix(1763900000, 123456789)
+	if got, want := incomingID(at, 42), fmt.Sprintf("i%x-%d", at.UnixNano(), 42); got != want {
+		t.Errorf("incomingID = %q, want %q", got, want)
 	}
 }

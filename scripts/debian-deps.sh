@@ -2,13 +2,17 @@
 # Installs the Debian packages lanchat's tests use: iproute2 (network
 # namespaces), iptables and nftables (packet loss, NAT), and iptux with xvfb
 # and xdotool (interop: the real iptux, headless, typing into its window),
-# and the C headers fyne's desktop driver builds against (GL, X11, via
-# pkg-config) for the cgo desktop app; gcc is assumed present.
+# the C headers fyne's desktop driver builds against (GL, X11, via
+# pkg-config) for the cgo desktop app (gcc is assumed present), mingw-w64
+# for `make windows` (the desktop app for Windows needs a Windows C
+# compiler), and imagemagick, whose `import` takes scripts/screenshot.sh's
+# picture of the Xvfb screen.
 # Only as root; as another user the multi-host tests skip and this prints
 # how to enable them.
 set -euo pipefail
-pkgs=(iproute2 iptables nftables iptux xvfb xdotool
-	pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev)
+pkgs=(iproute2 iptables nftables iptux xvfb xdotool imagemagick
+	pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
+	gcc-mingw-w64-x86-64)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

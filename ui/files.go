@@ -2,22 +2,32 @@ package ui
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/lanchat/lanchat/peer"
 )
 
-// offerCard shows an incoming offer with its Accept and Decline buttons.
+// offerCard shows an incoming offer with its Accept, Save as and Decline
+// buttons.
 type offerCard struct {
-	*fyne.Container
-	accept, decline *widget.Button
+	widget.BaseWidget
+	box                     *fyne.Container
+	accept, saveAs, decline *widget.Button
 }
+
+// CreateRenderer draws the card's box.
+func (c *offerCard) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(c.box) }
 
 // refreshOffers shows the selected contact's pending offers.
 func (u *UI) refreshOffers() {
@@ -34,6 +44,7 @@ func (u *UI) refreshOffers() {
 	}
 	u.offerBox.Objects = objs
 	u.offerBox.Refresh()
+	u.right.Refresh() // the pane's bottom changed height
 }
 
 func (u *UI) newOfferCard(m peer.Message) *offerCard {
@@ -51,15 +62,22 @@ func (u *UI) newOfferCard(m peer.Message) *offerCard {
 	label.Wrapping = fyne.TextWrapWord
 	id := m.ID
 	c := &offerCard{}
-	c.accept = widget.NewButtonWithIcon(T("Accept"), theme.DownloadIcon(), func() {
-		if _, err := u.eng.Accept(id, ""); err != nil {
-			u.showNotice(T("Accept failed") + ": " + err.Error())
-			return
-		}
-		delete(u.offers, id)
-		u.refreshOffers()
-	})
+	c.accept = widget.NewButtonWithIcon(T("Accept"), theme.DownloadIcon(), func() { u.accept(id, u.downloads) })
 	c.accept.Importance = widget.HighImportance
+	c.saveAs = widget.NewButtonWithIcon(T("Save as…"), theme.FolderOpenIcon(), func() {
+		d := dialog.NewFolderOpen(func(dir fyne.ListableURI, err error) {
+			if err != nil {
+				u.showNotice(T("Accept failed") + ": " + err.Error())
+			}
+			if dir != nil {
+				u.accept(id, dir.Path())
+			}
+		}, u.win)
+		if loc, err := storage.ListerForURI(storage.NewFileURI(u.downloadDir())); err == nil {
+			d.SetLocation(loc)
+		}
+		d.Show()
+	})
 	c.decline = widget.NewButtonWithIcon(T("Decline"), theme.CancelIcon(), func() {
 		if err := u.eng.Decline(id); err != nil {
 			u.showNotice(T("Decline failed") + ": " + err.Error())
@@ -68,8 +86,30 @@ func (u *UI) newOfferCard(m peer.Message) *offerCard {
 		delete(u.offers, id)
 		u.refreshOffers()
 	})
-	c.Container = container.NewBorder(nil, nil, nil, container.NewHBox(c.accept, c.decline), label)
+	c.box = container.NewBorder(nil, nil, nil, container.NewHBox(c.accept, c.saveAs, c.decline), label)
+	c.ExtendBaseWidget(c)
 	return c
+}
+
+// accept downloads an offer into dir ("" for the engine's folder).
+func (u *UI) accept(id, dir string) {
+	if _, err := u.eng.Accept(id, dir); err != nil {
+		u.showNotice(u.tr.T("Accept failed") + ": " + err.Error())
+		return
+	}
+	delete(u.offers, id)
+	u.refreshOffers()
+}
+
+// downloadDir is where Save as starts browsing.
+func (u *UI) downloadDir() string {
+	if u.downloads != "" {
+		return u.downloads
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, "Downloads")
+	}
+	return "."
 }
 
 // Offers returns the offer cards shown for the selected contact.
@@ -111,8 +151,16 @@ func (u *UI) transfer(t peer.Transfer) {
 		dir = T("to")
 	}
 	text := fmt.Sprintf("%s  %s %s  %s", t.Name, dir, t.Nick, T(string(t.State)))
+	if t.Total > 0 {
+		text += fmt.Sprintf("  %s / %s", size(t.Done), size(t.Total))
+	} else if t.Done > 0 {
+		text += "  " + size(t.Done)
+	}
 	if t.State == peer.TransferRunning && t.Rate > 0 {
 		text += "  " + size(int64(t.Rate)) + "/s"
+		if t.ETA > 0 {
+			text += "  " + T("left") + " " + t.ETA.Round(time.Second).String()
+		}
 	}
 	if t.Error != "" {
 		text += "  " + t.Error
@@ -149,6 +197,7 @@ func (u *UI) refreshTransfers() {
 	}
 	u.xferBox.Objects = objs
 	u.xferBox.Refresh()
+	u.right.Refresh() // the pane's bottom changed height
 }
 
 func size(n int64) string {
@@ -162,4 +211,82 @@ func size(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// pickFile offers a file chosen in a dialog to the selected contact.
+func (u *UI) pickFile() {
+	key := u.selected
+	dialog.ShowFileOpen(func(f fyne.URIReadCloser, err error) {
+		if err != nil {
+			u.showNotice(u.tr.T("Send failed") + ": " + err.Error())
+		}
+		if f == nil {
+			return
+		}
+		f.Close() // only the path is wanted: the peer downloads the file later
+		u.SendFiles([]string{key}, []string{f.URI().Path()})
+	}, u.win)
+}
+
+// pickFolder offers a folder chosen in a dialog to the selected contact.
+func (u *UI) pickFolder() {
+	key := u.selected
+	dialog.ShowFolderOpen(func(dir fyne.ListableURI, err error) {
+		if err != nil {
+			u.showNotice(u.tr.T("Send failed") + ": " + err.Error())
+		}
+		if dir != nil {
+			u.SendFiles([]string{key}, []string{dir.Path()})
+		}
+	}, u.win)
+}
+
+// SendFiles offers files and folders to contacts; they download them when
+// they accept.
+func (u *UI) SendFiles(to []string, paths []string) {
+	if len(to) == 0 || to[0] == "" || len(paths) == 0 {
+		return
+	}
+	u.sendTo(to, "", peer.SendOptions{Files: paths})
+}
+
+// Drop sends files dropped on the window: onto a contact in the list to
+// that contact, anywhere else to the open conversation. The window calls
+// it; tests call it directly.
+func (u *UI) Drop(pos fyne.Position, uris []fyne.URI) {
+	var paths []string
+	for _, uri := range uris {
+		if uri.Scheme() == "file" {
+			paths = append(paths, uri.Path())
+		}
+	}
+	if len(paths) == 0 {
+		return
+	}
+	key := u.contactAt(pos)
+	if key == "" {
+		key = u.selected
+	}
+	if key == "" {
+		u.showNotice(u.tr.T("Drop files on a contact or an open conversation."))
+		return
+	}
+	u.SendFiles([]string{key}, paths)
+}
+
+// contactAt returns the contact under a window position in the contact
+// list, or "". Rows share one height, with a padding between them.
+func (u *UI) contactAt(pos fyne.Position) string {
+	d := u.app.Driver()
+	at := d.AbsolutePositionForObject(u.contactList)
+	sz := u.contactList.Size()
+	if pos.X < at.X || pos.Y < at.Y || pos.X > at.X+sz.Width || pos.Y > at.Y+sz.Height {
+		return ""
+	}
+	rowH := u.contactList.CreateItem().MinSize().Height + theme.Padding()
+	i := int((pos.Y - at.Y + u.contactList.GetScrollOffset()) / rowH)
+	if i < 0 || i >= len(u.rows) {
+		return ""
+	}
+	return u.rows[i].key
 }

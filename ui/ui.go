@@ -7,6 +7,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,9 @@ type Engine interface {
 	Subscribe() (<-chan peer.Event, func())
 	History(who string, limit int) ([]peer.Message, error)
 	SetAway(away bool, text string)
+	SetName(nick, group string)
+	Open(ctx context.Context, id string) error
+	Self() peer.Self
 	Accept(offerID, dir string) ([]peer.Transfer, error)
 	Decline(offerID string) error
 	Transfers() []peer.Transfer
@@ -35,10 +39,23 @@ type Engine interface {
 // Options configure the window.
 type Options struct {
 	Lang string // "zh" or "en"; empty: SystemLang()
+	// DataDir holds settings.json, which the settings dialog edits; empty
+	// hides the dialog.
+	DataDir string
+	// Tray says the desktop shows tray icons: the window gets one, with a
+	// menu, and closing the window hides it there instead of quitting.
+	// Leave it off where nothing shows the icon, or the window is lost.
+	Tray   bool
+	Logger *slog.Logger // nil discards
 }
 
-// historyLimit is how many past messages a conversation loads.
-const historyLimit = 500
+// historyLimit is how many past messages a conversation loads; the list
+// draws only the rows in view, so a long history costs little.
+const historyLimit = 10000
+
+// sendTimeout bounds one send from the window: the engine retries for
+// seconds, and a forgotten goroutine must end.
+const sendTimeout = 2 * time.Minute
 
 // contactState is a contact as the window shows it.
 type contactState struct {
@@ -57,8 +74,15 @@ type row struct {
 type UI struct {
 	app fyne.App
 	eng Engine
+	opt Options
+	log *slog.Logger
 	tr  tr
 	win fyne.Window
+
+	focused   bool   // the window has the input focus: no notifications
+	awayText  string // the auto-reply, "" for the engine's
+	downloads string // where Accept saves, "" for the engine's folder
+	tray      *tray  // nil without a tray
 
 	events <-chan peer.Event
 	unsub  func()
@@ -75,14 +99,30 @@ type UI struct {
 	search      *widget.Entry
 	contactList *widget.List
 	awayCheck   *widget.Check
+	awayButton  *widget.Button
+	multiButton *widget.Button
+	prefsButton *widget.Button
 	title       *widget.Label
 	msgList     *widget.List
-	offerBox    *fyne.Container
-	xferBox     *fyne.Container
-	input       *sendEntry
-	sealCheck   *widget.Check
-	sendButton  *widget.Button
-	notice      *widget.Label
+	msgBox      *fyne.Container // holds msgList
+	right       *fyne.Container // the conversation pane, laid out again when its bottom grows
+	msgWidth    float32         // the width message heights were measured for
+	measurer    *messageItem    // an off-screen row that measures messages
+	lineHeights map[int]float32 // by line count, of messages that do not wrap
+	// selectedChanged: the list shows a new conversation, so it opens at
+	// the bottom; a width change keeps the place instead.
+	selectedChanged bool
+	offerBox        *fyne.Container
+	xferBox         *fyne.Container
+	input           *sendEntry
+	sealCheck       *widget.Check
+	sendButton      *widget.Button
+	fileButton      *widget.Button
+	dirButton       *widget.Button
+	notice          *widget.Label
+
+	multi *multiForm    // the open "send to several" dialog
+	prefs *settingsForm // the open settings dialog
 }
 
 // New builds the main window for eng on app and loads the contacts. Call
@@ -91,14 +131,26 @@ func New(app fyne.App, eng Engine, opt Options) *UI {
 	if opt.Lang == "" {
 		opt.Lang = SystemLang()
 	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
 	u := &UI{
-		app: app, eng: eng, tr: tr(opt.Lang),
+		app: app, eng: eng, opt: opt, log: opt.Logger, tr: tr(opt.Lang), focused: true,
 		contacts: map[string]*contactState{}, unread: map[string]int{},
 		offers: map[string]peer.Message{}, transfers: map[string]*transferRow{},
 	}
 	app.Settings().SetTheme(NewTheme())
 	u.events, u.unsub = eng.Subscribe()
+	u.loadPrefs()
 	u.build()
+	// Set the field, not SetChecked: a node started with --away is away
+	// already, and telling it again would re-send the absence.
+	u.awayCheck.Checked = eng.Self().Away
+	u.awayCheck.Refresh()
+	u.watchFocus()
+	if opt.Tray {
+		u.tray = newTray(u)
+	}
 	for _, c := range eng.Contacts() {
 		u.contacts[c.Key] = &contactState{Contact: c, online: true}
 	}
@@ -136,7 +188,13 @@ func (u *UI) build() {
 	u.search = widget.NewEntry()
 	u.search.SetPlaceHolder(T("Search"))
 	u.search.OnChanged = func(string) { u.refreshContacts() }
-	u.awayCheck = widget.NewCheck(T("Away"), func(on bool) { u.eng.SetAway(on, "") })
+	u.awayCheck = widget.NewCheck(T("Away"), u.setAway)
+	u.awayButton = widget.NewButtonWithIcon("", theme.DocumentCreateIcon(), u.editAwayText)
+	u.multiButton = widget.NewButtonWithIcon(T("Send to several…"), theme.MailForwardIcon(), u.ShowMulti)
+	u.prefsButton = widget.NewButtonWithIcon("", theme.SettingsIcon(), u.ShowSettings)
+	if u.opt.DataDir == "" {
+		u.prefsButton.Hide()
+	}
 
 	u.contactList = widget.NewList(
 		func() int { return len(u.rows) },
@@ -152,18 +210,11 @@ func (u *UI) build() {
 		}
 		u.Select(u.rows[id].key)
 	}
-	left := container.NewBorder(container.NewVBox(u.search, u.awayCheck), nil, nil, nil, u.contactList)
+	tools := container.NewBorder(nil, nil, nil, container.NewHBox(u.awayButton, u.prefsButton), u.awayCheck)
+	left := container.NewBorder(container.NewVBox(u.search, tools), u.multiButton, nil, nil, u.contactList)
 
 	u.title = widget.NewLabelWithStyle(T("Choose a contact"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	u.msgList = widget.NewList(
-		func() int { return len(u.msgs) },
-		newMessageItem,
-		func(id widget.ListItemID, o fyne.CanvasObject) {
-			if id < len(u.msgs) {
-				u.fillMessage(o.(*fyne.Container), u.msgs[id])
-			}
-		},
-	)
+	u.msgList = u.newMessageList()
 	u.offerBox = container.NewVBox()
 	u.xferBox = container.NewVBox()
 	u.input = newSendEntry(u.send)
@@ -171,26 +222,32 @@ func (u *UI) build() {
 	u.input.SetMinRowsVisible(3)
 	u.sealCheck = widget.NewCheck(T("Seal"), nil)
 	u.sendButton = widget.NewButtonWithIcon(T("Send"), theme.MailSendIcon(), u.send)
+	u.fileButton = widget.NewButtonWithIcon(T("File…"), theme.FileIcon(), u.pickFile)
+	u.dirButton = widget.NewButtonWithIcon(T("Folder…"), theme.FolderIcon(), u.pickFolder)
 	u.notice = widget.NewLabel("")
+	u.notice.Wrapping = fyne.TextWrapWord
 	u.notice.Hide()
 	bottom := container.NewVBox(u.offerBox, u.xferBox, u.notice,
+		container.NewHBox(u.fileButton, u.dirButton),
 		container.NewBorder(nil, nil, nil, container.NewVBox(u.sendButton, u.sealCheck), u.input))
-	right := container.NewBorder(u.title, bottom, nil, nil, u.msgList)
+	u.msgBox = container.New(&widthWatch{onWidth: u.remeasure}, u.msgList)
+	u.right = container.NewBorder(u.title, bottom, nil, nil, u.msgBox)
 
-	split := container.NewHSplit(left, right)
+	split := container.NewHSplit(left, u.right)
 	split.Offset = 0.3
 	u.win.SetContent(split)
 	u.win.Resize(fyne.NewSize(900, 600))
+	u.win.SetOnDropped(u.Drop)
 	u.setConversationEnabled(false)
 }
 
 func (u *UI) setConversationEnabled(on bool) {
-	if on {
-		u.input.Enable()
-		u.sendButton.Enable()
-	} else {
-		u.input.Disable()
-		u.sendButton.Disable()
+	for _, w := range []fyne.Disableable{u.input, u.sendButton, u.fileButton, u.dirButton} {
+		if on {
+			w.Enable()
+		} else {
+			w.Disable()
+		}
 	}
 }
 
@@ -213,6 +270,7 @@ func (u *UI) Handle(ev peer.Event) {
 		}
 	case peer.MessageEvent:
 		u.message(e.Message)
+		u.notify(e.Message)
 	case peer.StatusEvent:
 		for i := range u.msgs {
 			if u.msgs[i].ID == e.ID {
@@ -239,6 +297,7 @@ func (u *UI) message(m peer.Message) {
 		if m.Dir == peer.Incoming {
 			u.unread[m.Peer]++
 			u.refreshContacts()
+			u.tray.refresh()
 		}
 		return
 	}
@@ -250,7 +309,7 @@ func (u *UI) message(m peer.Message) {
 		}
 	}
 	u.msgs = append(u.msgs, m)
-	u.msgList.SetItemHeight(len(u.msgs)-1, u.messageHeight(m))
+	u.measure(len(u.msgs) - 1)
 	u.msgList.Refresh()
 	u.msgList.ScrollToBottom()
 	u.refreshOffers()
@@ -265,15 +324,13 @@ func (u *UI) Select(key string) {
 		u.showNotice(err.Error())
 	}
 	u.msgs = hist
-	for i, m := range hist {
-		u.msgList.SetItemHeight(i, u.messageHeight(m))
-	}
-	u.msgList.Refresh()
-	u.msgList.ScrollToBottom()
+	u.selectedChanged = true
+	u.showMessages(u.messageWidth())
 	u.refreshTitle()
 	u.refreshOffers()
 	u.refreshTransfers()
 	u.refreshContacts()
+	u.tray.refresh()
 	u.setConversationEnabled(true)
 	u.win.Canvas().Focus(u.input)
 }
@@ -285,12 +342,18 @@ func (u *UI) send() {
 	if u.selected == "" || strings.TrimSpace(text) == "" {
 		return
 	}
-	to, opt := []string{u.selected}, peer.SendOptions{Seal: u.sealCheck.Checked}
 	u.input.SetText("")
+	u.sendTo([]string{u.selected}, text, peer.SendOptions{Seal: u.sealCheck.Checked})
+}
+
+// sendTo hands a message to the engine off fyne's goroutine, since Send
+// waits for delivery; a failure shows as a notice.
+func (u *UI) sendTo(to []string, text string, opt peer.SendOptions) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
 		defer cancel()
 		if _, err := u.eng.Send(ctx, to, text, opt); err != nil {
+			u.log.Warn("send", "to", to, "err", err)
 			fyne.Do(func() { u.showNotice(u.tr.T("Send failed") + ": " + err.Error()) })
 		}
 	}()
@@ -299,6 +362,7 @@ func (u *UI) send() {
 func (u *UI) showNotice(text string) {
 	u.notice.SetText(text)
 	u.notice.Show()
+	u.right.Refresh()
 }
 
 func (u *UI) refreshTitle() {
@@ -441,73 +505,6 @@ func (u *UI) ContactRows() []string {
 			continue
 		}
 		out = append(out, u.contactLine(u.contacts[r.key]))
-	}
-	return out
-}
-
-func newMessageItem() fyne.CanvasObject {
-	head := widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	body := widget.NewLabel("")
-	return container.NewVBox(head, body)
-}
-
-func (u *UI) fillMessage(box *fyne.Container, m peer.Message) {
-	head, body := box.Objects[0].(*widget.Label), box.Objects[1].(*widget.Label)
-	head.SetText(u.messageHead(m))
-	body.SetText(u.messageBody(m))
-}
-
-func (u *UI) messageHead(m peer.Message) string {
-	T := u.tr.T
-	who := m.Nick
-	if m.Dir == peer.Outgoing {
-		who = "→ " + who
-	}
-	s := who + "  " + m.Time.Local().Format("2006-01-02 15:04:05")
-	var tags []string
-	if m.Sealed {
-		tags = append(tags, T("sealed"))
-	}
-	if m.AutoRe {
-		tags = append(tags, T("auto-reply"))
-	}
-	if m.Dir == peer.Outgoing && m.Status != "" {
-		tags = append(tags, T(string(m.Status)))
-	}
-	if len(tags) > 0 {
-		s += "  [" + strings.Join(tags, ", ") + "]"
-	}
-	if m.Error != "" {
-		s += "  " + m.Error
-	}
-	return s
-}
-
-func (u *UI) messageBody(m peer.Message) string {
-	s := m.Text
-	for _, f := range m.Files {
-		if s != "" {
-			s += "\n"
-		}
-		s += "📎 " + f.Name
-	}
-	return s
-}
-
-// messageHeight is the height of a message's list item: messages have as
-// many lines as their text.
-func (u *UI) messageHeight(m peer.Message) float32 {
-	item := newMessageItem().(*fyne.Container)
-	u.fillMessage(item, m)
-	return item.MinSize().Height
-}
-
-// Messages returns the selected conversation's messages as the list shows
-// them: head, a new line, body. For tests and accessibility.
-func (u *UI) Messages() []string {
-	out := make([]string, len(u.msgs))
-	for i, m := range u.msgs {
-		out[i] = u.messageHead(m) + "\n" + u.messageBody(m)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -22,8 +23,45 @@ type fakeEngine struct {
 
 	mu       sync.Mutex
 	sent     chan sent
-	accepted []string
+	accepted []string // offer IDs, with ":" and the folder when one was given
 	declined []string
+	opened   []string
+	names    [][2]string
+	away     []string // "on:text" or "off:text" per SetAway
+	self     peer.Self
+}
+
+func (f *fakeEngine) SetAway(away bool, text string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.away = append(f.away, fmt.Sprintf("%v:%s", away, text))
+}
+
+func (f *fakeEngine) SetName(nick, group string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.names = append(f.names, [2]string{nick, group})
+	f.self.Nick, f.self.Group = nick, group
+}
+
+func (f *fakeEngine) Open(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, id)
+	return nil
+}
+
+func (f *fakeEngine) Self() peer.Self {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.self
+}
+
+// locked reads the fake's records under its lock.
+func (f *fakeEngine) locked(read func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	read()
 }
 
 type sent struct {
@@ -33,7 +71,8 @@ type sent struct {
 }
 
 func newFake(cs ...peer.Contact) *fakeEngine {
-	return &fakeEngine{contacts: cs, history: map[string][]peer.Message{}, sent: make(chan sent, 10)}
+	return &fakeEngine{contacts: cs, history: map[string][]peer.Message{}, sent: make(chan sent, 10),
+		self: peer.Self{User: "me", Host: "mypc", Nick: "Me", AwayText: "I am away."}}
 }
 
 func (f *fakeEngine) Contacts() []peer.Contact { return f.contacts }
@@ -54,9 +93,12 @@ func (f *fakeEngine) Send(_ context.Context, to []string, text string, opt peer.
 	return nil, nil
 }
 
-func (f *fakeEngine) Accept(id, _ string) ([]peer.Transfer, error) {
+func (f *fakeEngine) Accept(id, dir string) ([]peer.Transfer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if dir != "" {
+		id += ":" + dir
+	}
 	f.accepted = append(f.accepted, id)
 	return nil, nil
 }

@@ -241,6 +241,10 @@ func printEvent(w io.Writer, kind string, data json.RawMessage, shown map[string
 		var e peer.StatusEvent
 		json.Unmarshal(data, &e)
 		fmt.Fprintf(w, "%s %s %s %s %s\n", now, e.Status, e.Peer, e.ID, e.Error)
+	case "relay":
+		var e peer.RelayEvent
+		json.Unmarshal(data, &e)
+		fmt.Fprintf(w, "%s relay: %s\n", now, relayStateText(e.State))
 	case "notice":
 		var e peer.NoticeEvent
 		json.Unmarshal(data, &e)
@@ -372,6 +376,8 @@ func cmdStatus(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "%s (%s@%s) group %q on %s, charset %s, away %v\n", s.Nick, s.User, s.Host, s.Group, s.Addr, s.Legacy, s.Away)
 		fmt.Fprintf(out, "messages: %d received, %d sent, %d delivered, %d failed, %d resends, %d repeats dropped, %d malformed, %d flood-dropped\n",
 			s.Stats.Received, s.Stats.Sent, s.Stats.Acked, s.Stats.Failed, s.Stats.Retransmits, s.Stats.Duplicates, s.Stats.Malformed, s.Stats.Flooded)
+		fmt.Fprintf(out, "identity: %s\n", s.ID)
+		fmt.Fprintf(out, "relay: %s\n", relayStateText(s.Relay))
 		return nil
 	})
 }

@@ -43,7 +43,11 @@ Usage:
   lanchat name NICK [GROUP]        change the name and group others see
   lanchat history [-n N] PEER      show a conversation
   lanchat open ID                  open a sealed message (the sender is told)
-  lanchat status [--json]          what the running node announces, and its counters
+  lanchat status [--json]          what the running node announces, its counters and its relay
+  lanchat join CODE                join a relay with the invite code its admin gave you
+  lanchat group list|create|add|remove ...
+                                   groups on the relay; send with: lanchat send group:NAME TEXT
+  lanchat relay [flags]            run a relay server (lanchat relay --help for its commands)
 
 Every command takes --data DIR (default $LANCHAT_DATA or ~/.config/lanchat).
 Short commands talk to the running node through its data folder.
@@ -64,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"serve": cmdServe, "peers": cmdPeers, "send": cmdSend, "events": cmdEvents,
 		"away": cmdAway, "name": cmdName, "history": cmdHistory, "open": cmdOpen, "status": cmdStatus,
 		"accept": cmdAccept, "decline": cmdDecline, "transfers": cmdTransfers, "cancel": cmdCancel,
+		"relay": cmdRelay, "join": cmdJoin, "group": cmdGroup,
 	}
 	name := args[0]
 	if name == "help" || isHelp(name) {

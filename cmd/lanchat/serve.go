@@ -33,10 +33,10 @@ func (l *listFlag) Set(v string) error {
 
 // nodeFlags are the flags of a node, shared by `serve` and the desktop app.
 type nodeFlags struct {
-	data, nick, group, charset, listen, logLevel, awayText, downloads string
-	port                                                              int
-	broadcast, autoAccept                                             listFlag
-	noBroadcast, away                                                 bool
+	data, nick, group, charset, listen, logLevel, awayText, downloads, relay string
+	port                                                                     int
+	broadcast, autoAccept                                                    listFlag
+	noBroadcast, away                                                        bool
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -52,6 +52,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.awayText, "away-text", "", "auto-reply text while away (saved)")
 	fs.StringVar(&f.logLevel, "log", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.downloads, "downloads", "", "folder for accepted files (saved; default ~/Downloads)")
+	fs.StringVar(&f.relay, "relay", "", "relay addresses, comma-separated, each ending in /p2p/<ID> (saved; lanchat join sets it; \"none\" clears it)")
 	fs.Var(&f.autoAccept, "auto-accept", "download offers from these contacts without asking: nick, user@host, or * for everyone; repeatable (saved)")
 }
 
@@ -76,6 +77,7 @@ func (f *nodeFlags) config(fs *flag.FlagSet, log *slog.Logger) (peer.Config, err
 		DataDir: f.data, Port: st.Port, Listen: f.listen, Nick: st.Nick, Group: st.Group,
 		Legacy: st.Legacy, Extra: st.Broadcast, NoBroadcast: f.noBroadcast, Away: f.away,
 		AwayText: st.AwayText, Logger: log, Downloads: st.Downloads, AutoAccept: st.AutoAccept,
+		Relay: relayAddrs(st.Relay),
 	}, nil
 }
 
@@ -97,6 +99,12 @@ func (f *nodeFlags) apply(set map[string]bool, st *settings.Settings) error {
 	}
 	if set["auto-accept"] {
 		st.AutoAccept = f.autoAccept
+	}
+	if set["relay"] {
+		st.Relay = f.relay
+		if f.relay == "none" {
+			st.Relay = ""
+		}
 	}
 	if set["away-text"] {
 		st.AwayText = f.awayText
@@ -179,4 +187,15 @@ func serveNode(ctx context.Context, node *peer.Node, srv *control.Server, cfg pe
 		err = serr
 	}
 	return err
+}
+
+// relayAddrs splits the saved relay setting into addresses.
+func relayAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/lanchat/lanchat/peer"
+	"github.com/lanchat/lanchat/relay"
 )
 
 // SocketName is the socket's file name in the data folder.
@@ -42,6 +44,11 @@ type Request struct {
 	Files []string `json:"files,omitempty"` // absolute paths to offer with send
 	Dir   string   `json:"dir,omitempty"`   // where accept saves; default the download folder
 	Wait  bool     `json:"wait,omitempty"`  // accept: stream progress until every transfer ends
+	Code  string   `json:"code,omitempty"`  // join: the invite code
+	// GroupOp is a group request (create, add, remove, list); To are the
+	// members to add or remove, Group the group, Nick a new group's name.
+	GroupOp string `json:"group_op,omitempty"`
+	TTL     string `json:"ttl,omitempty"` // invite: how long it is valid (Go duration)
 }
 
 // Response is one line of an answer. An answer is zero or more lines with
@@ -67,6 +74,17 @@ type Engine interface {
 	Decline(offerID string) error
 	Transfers() []peer.Transfer
 	Cancel(id string) error
+	Join(ctx context.Context, code string) ([]string, error)
+	RelayGroup(ctx context.Context, op, group, name string, peers []string) ([]relay.Group, error)
+}
+
+// RelayAdmin is what a relay's control socket serves: `lanchat relay
+// invite`, `members`, `remove` and `status`.
+type RelayAdmin interface {
+	Invite(ctx context.Context, ttl time.Duration, note string) (string, error)
+	Members(ctx context.Context) ([]relay.Member, error)
+	Remove(ctx context.Context, id string) error
+	Status(ctx context.Context) (relay.Status, error)
 }
 
 // EventKind names an event for the wire.
@@ -82,6 +100,8 @@ func EventKind(e peer.Event) string {
 		return "notice"
 	case peer.TransferEvent:
 		return "transfer"
+	case peer.RelayEvent:
+		return "relay"
 	}
 	return "unknown"
 }

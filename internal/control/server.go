@@ -10,25 +10,47 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/lanchat/lanchat/peer"
+	"github.com/lanchat/lanchat/relay"
 )
 
 // maxRequest bounds one request line; a message text is the largest part.
 const maxRequest = 4 << 20
 
-// Server answers control requests for one engine.
+// Server answers control requests for one engine, or for a relay.
 type Server struct {
-	eng  Engine
-	log  *slog.Logger
-	ln   net.Listener
-	path string
-	wg   sync.WaitGroup
+	eng   Engine
+	admin RelayAdmin
+	log   *slog.Logger
+	ln    net.Listener
+	path  string
+	wg    sync.WaitGroup
 }
 
 // Listen creates the socket. A stale socket left by a crash is replaced;
 // a live one means another node uses the folder, which is an error.
 func Listen(dataDir string, eng Engine, log *slog.Logger) (*Server, error) {
+	s, err := listen(dataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	return s, nil
+}
+
+// ListenRelay creates a relay's control socket.
+func ListenRelay(dataDir string, admin RelayAdmin, log *slog.Logger) (*Server, error) {
+	s, err := listen(dataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	s.admin = admin
+	return s, nil
+}
+
+func listen(dataDir string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -42,7 +64,7 @@ func Listen(dataDir string, eng Engine, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return &Server{eng: eng, log: log, ln: ln, path: path}, nil
+	return &Server{log: log, ln: ln, path: path}, nil
 }
 
 // Serve answers connections until ctx is done, then closes the socket and
@@ -87,7 +109,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			w.fail(fmt.Errorf("bad request: %w", err))
 			continue
 		}
-		if req.Op == "events" {
+		if req.Op == "events" && s.eng != nil {
 			go func() { // a hang-up ends the stream
 				for sc.Scan() {
 				}
@@ -111,6 +133,10 @@ func (w *writer) done() { w.enc.Encode(Response{Done: true}) }
 func (w *writer) fail(err error) { w.enc.Encode(Response{Error: err.Error()}) }
 
 func (s *Server) do(ctx context.Context, req Request, w *writer) {
+	if s.admin != nil {
+		s.doAdmin(ctx, req, w)
+		return
+	}
 	var err error
 	switch req.Op {
 	case "peers":
@@ -143,6 +169,17 @@ func (s *Server) do(ctx context.Context, req Request, w *writer) {
 		}
 	case "cancel":
 		err = s.eng.Cancel(req.ID)
+	case "join":
+		var addrs []string
+		if addrs, err = s.eng.Join(ctx, req.Code); err == nil {
+			w.item("relay", addrs)
+		}
+	case "group":
+		var gs []relay.Group
+		gs, err = s.eng.RelayGroup(ctx, req.GroupOp, req.Group, req.Nick, req.To)
+		for _, g := range gs {
+			w.item("group", g)
+		}
 	default:
 		err = fmt.Errorf("unknown op %q", req.Op)
 	}
@@ -211,4 +248,42 @@ func (s *Server) events(ctx context.Context, w *writer) {
 			return
 		}
 	}
+}
+
+// doAdmin answers a relay's control requests.
+func (s *Server) doAdmin(ctx context.Context, req Request, w *writer) {
+	var err error
+	switch req.Op {
+	case "invite":
+		ttl := 7 * 24 * time.Hour
+		if req.TTL != "" {
+			if ttl, err = time.ParseDuration(req.TTL); err != nil {
+				break
+			}
+		}
+		var code string
+		if code, err = s.admin.Invite(ctx, ttl, req.Text); err == nil {
+			w.item("invite", code)
+		}
+	case "members":
+		var ms []relay.Member
+		ms, err = s.admin.Members(ctx)
+		for _, m := range ms {
+			w.item("member", m)
+		}
+	case "remove":
+		err = s.admin.Remove(ctx, req.ID)
+	case "status":
+		var st relay.Status
+		if st, err = s.admin.Status(ctx); err == nil {
+			w.item("relay", st)
+		}
+	default:
+		err = fmt.Errorf("unknown op %q for a relay", req.Op)
+	}
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	w.done()
 }

@@ -69,6 +69,9 @@ type Node struct {
 	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan error
+	// cli prefixes the short commands: "relay" for a relay, whose commands
+	// are `lanchat relay SUB`.
+	cli []string
 }
 
 // Start runs `lanchat serve` on h with a fresh data folder and waits until
@@ -101,7 +104,39 @@ func StartWith(t testing.TB, h *netns.Host, data, user, name string, args ...str
 func start(t testing.TB, h *netns.Host, data, user, name string, args []string) *Node {
 	t.Helper()
 	n := &Node{t: t, Host: h, Name: name, Data: data, log: &syncBuffer{}, done: make(chan error, 1)}
-	all := append([]string{"serve", "--data", n.Data, "--name", name, "--log", "debug"}, args...)
+	return n.run(user, append([]string{"serve", "--data", n.Data, "--name", name, "--log", "debug"}, args...))
+}
+
+// StartRelay runs `lanchat relay` on h with the data folder data (a fresh
+// one when empty), listening on h's address at TCP and QUIC port 4001, and
+// waits until it answers. Its short commands are `lanchat relay SUB`: use
+// CLI("invite"), CLI("members") and so on.
+func StartRelay(t testing.TB, h *netns.Host, data string, args ...string) *Node {
+	t.Helper()
+	if data == "" {
+		data = t.TempDir()
+	}
+	n := &Node{t: t, Host: h, Name: "relay", Data: data, log: &syncBuffer{}, done: make(chan error, 1), cli: []string{"relay"}}
+	a := h.Addr.String()
+	return n.run("", append([]string{"relay", "--data", data, "--log", "debug",
+		"--listen", "/ip4/" + a + "/tcp/4001", "--listen", "/ip4/" + a + "/udp/4001/quic-v1"}, args...))
+}
+
+// Invite makes a relay invite code.
+func (n *Node) Invite() string {
+	n.t.Helper()
+	out, err := n.CLI("invite")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func (n *Node) run(user string, all []string) *Node {
+	t := n.t
+	t.Helper()
+	h := n.Host
+	name := n.Name
 	n.cmd = h.Command(context.Background(), Binary(t), all...)
 	if user != "" {
 		n.cmd.Env = append(os.Environ(), "USER="+user)
@@ -184,7 +219,7 @@ func (n *Node) CLIWith(t testing.TB, sub string, args ...string) (string, error)
 
 // CLIInput is CLI with standard input.
 func (n *Node) CLIInput(stdin []byte, sub string, args ...string) (string, error) {
-	all := append([]string{sub, "--data", n.Data}, args...)
+	all := append(append(append([]string{}, n.cli...), sub, "--data", n.Data), args...)
 	cmd := exec.Command(Binary(n.t), all...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)

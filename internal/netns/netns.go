@@ -1,4 +1,4 @@
-// Package netns builds throwaway network-namespace topologies (switched segments, hosts, routers) so tests and benchmarks can send real LAN traffic without touching the machine's own network.
+// Package netns builds throwaway network-namespace topologies (switched segments, hosts, routers, NAT routers) so tests and benchmarks can send real LAN traffic without touching the machine's own network.
 package netns
 
 import (

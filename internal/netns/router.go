@@ -13,6 +13,8 @@ import (
 type Router struct {
 	Node
 	Legs map[*Segment]netip.Addr
+
+	wan *Segment // the outside segment of a NAT router; nil for a plain router
 }
 
 // Router creates a router joining segs; it fails the test on error. The first
@@ -34,31 +36,46 @@ func (n *Net) router(name string, segs []*Segment) (*Router, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ns, err := n.addNS(name)
+	r, err := n.newRouter(name, len(segs))
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{Node: Node{Name: name, NS: ns, net: n}, Legs: make(map[*Segment]netip.Addr, len(segs))}
-	if err := r.Do(func() error { return sysctl("net/ipv4/ip_forward", "1") }); err != nil {
-		return nil, err
-	}
 	for i, s := range segs {
-		if err := r.attach(s, fmt.Sprintf("eth%d", i)); err != nil {
+		if err := r.attach(s, fmt.Sprintf("eth%d", i), true); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
-// attach adds a leg on s and, if s had no gateway yet, routes its hosts through it; the caller holds net.mu.
-func (r *Router) attach(s *Segment, ifname string) error {
+// newRouter creates a forwarding namespace without legs; the caller holds n.mu.
+func (n *Net) newRouter(name string, legs int) (*Router, error) {
+	ns, err := n.addNS(name)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{Node: Node{Name: name, NS: ns, net: n}, Legs: make(map[*Segment]netip.Addr, legs)}
+	if err := r.Do(func() error { return sysctl("net/ipv4/ip_forward", "1") }); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// attach adds a leg on s. With gateway set, the leg may take .1 and, if s
+// had no gateway yet, s's hosts route through it; without, it takes an
+// ordinary address and changes no routes. The caller holds net.mu.
+func (r *Router) attach(s *Segment, ifname string, gateway bool) error {
 	if s.net != r.net {
 		return fmt.Errorf("segment %v belongs to another Net", s.Prefix)
 	}
 	if _, dup := r.Legs[s]; dup {
 		return fmt.Errorf("segment %v given twice", s.Prefix)
 	}
-	addr, err := s.allocRouter()
+	alloc := s.alloc
+	if gateway {
+		alloc = s.allocRouter
+	}
+	addr, err := alloc()
 	if err != nil {
 		return err
 	}
@@ -66,7 +83,7 @@ func (r *Router) attach(s *Segment, ifname string) error {
 		return err
 	}
 	r.Legs[s] = addr
-	if s.gw != nil {
+	if !gateway || s.gw != nil {
 		return nil
 	}
 	s.gw = r

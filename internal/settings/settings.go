@@ -27,6 +27,9 @@ type Settings struct {
 	// offers are downloaded without asking ("*" for everyone).
 	Downloads  string   `json:"downloads,omitempty"`
 	AutoAccept []string `json:"auto_accept,omitempty"`
+	// Relay is the relay this node joined: its multiaddress ending in
+	// /p2p/<relay peer ID>. Empty means LAN only.
+	Relay string `json:"relay,omitempty"`
 }
 
 // DefaultDataDir is $LANCHAT_DATA, or "lanchat" in the user's config folder

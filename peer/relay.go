@@ -1,0 +1,353 @@
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lanchat/lanchat/discovery"
+	"github.com/lanchat/lanchat/relay"
+)
+
+// Via says which path reaches a contact.
+const (
+	ViaLAN   = "lan"
+	ViaRelay = "relay"
+)
+
+// GroupPrefix starts the conversation key of a relay group: "group:<ID>".
+const GroupPrefix = "group:"
+
+// RelayEvent reports a change of the connection to the relay.
+type RelayEvent struct {
+	State relay.State `json:"state"`
+}
+
+func (RelayEvent) event() {}
+
+// relayLink is the node's side of the relay: the client and what the node
+// last told subscribers about it.
+type relayLink struct {
+	mu     sync.Mutex
+	client *relay.Client
+	shown  map[string]Contact // relay contacts as last published, by key
+	state  relay.State
+	run    func(*relay.Client) // starts the client under the node's Run
+}
+
+// relayStateFile remembers the last relayed delivery kept.
+const relayStateFile = "relay-state.json"
+
+// newRelayClient makes the node's relay client (addrs may be empty: Join
+// sets them).
+func (n *Node) newRelayClient(addrs []string) (*relay.Client, error) {
+	return relay.NewClient(relay.ClientConfig{
+		Key: n.key, Relay: addrs, Profile: n.profile(),
+		StateFile: filepath.Join(n.cfg.DataDir, relayStateFile),
+		Deliver:   n.relayDeliver,
+		Sync:      func() error { n.hist.flush(); return nil },
+		OnChange:  n.relayChanged,
+		Logger:    n.log.With("part", "relay"),
+	})
+}
+
+func (n *Node) profile() relay.Profile {
+	s := n.disc.Self()
+	return relay.Profile{Key: discovery.PeerKey(n.cfg.User, n.cfg.Host, uint16(n.cfg.Port)), Nick: s.Nick, Group: s.Group}
+}
+
+func (n *Node) relayClient() *relay.Client {
+	n.relay.mu.Lock()
+	defer n.relay.mu.Unlock()
+	return n.relay.client
+}
+
+// Join presents a relay invite code. On success the node uses that relay
+// from now on and returns its addresses, for the settings.
+func (n *Node) Join(ctx context.Context, code string) ([]string, error) {
+	n.relay.mu.Lock()
+	c := n.relay.client
+	if c == nil {
+		var err error
+		if c, err = n.newRelayClient(nil); err != nil {
+			n.relay.mu.Unlock()
+			return nil, err
+		}
+		n.relay.client = c
+		if n.relay.run != nil {
+			n.relay.run(c)
+		}
+	}
+	n.relay.mu.Unlock()
+	return c.Join(ctx, code)
+}
+
+// RelayState reports the relay connection; the zero State when the node
+// has no relay.
+func (n *Node) RelayState() relay.State {
+	if c := n.relayClient(); c != nil {
+		return c.State()
+	}
+	return relay.State{}
+}
+
+// relayChanged publishes what changed in the directory and the connection.
+func (n *Node) relayChanged() {
+	c := n.relayClient()
+	if c == nil {
+		return
+	}
+	st := c.State()
+	now := map[string]Contact{}
+	for _, ct := range n.relayContacts(nil) {
+		now[ct.Key] = ct
+	}
+	var events []Event
+	n.relay.mu.Lock()
+	if st != n.relay.state {
+		n.relay.state = st
+		events = append(events, RelayEvent{State: st})
+	}
+	for k, ct := range now {
+		old, ok := n.relay.shown[k]
+		switch {
+		case !ok:
+			events = append(events, ContactEvent{Change: "joined", Contact: ct})
+		case old.Offline != ct.Offline || old.Nick != ct.Nick || old.Group != ct.Group:
+			events = append(events, ContactEvent{Change: "updated", Contact: ct})
+		}
+	}
+	for k, ct := range n.relay.shown {
+		if _, ok := now[k]; !ok {
+			events = append(events, ContactEvent{Change: "left", Contact: ct})
+		}
+	}
+	n.relay.shown = now
+	n.relay.mu.Unlock()
+	for _, e := range events {
+		n.bus.publish(e)
+	}
+}
+
+// relayContacts returns the relay members that are not on the LAN (lan
+// lists the LAN contacts; nil means look them up).
+func (n *Node) relayContacts(lan []Contact) []Contact {
+	c := n.relayClient()
+	if c == nil {
+		return nil
+	}
+	if lan == nil {
+		for _, p := range n.disc.Roster().List() {
+			lan = append(lan, Contact{Key: p.Key, ID: p.PeerID})
+		}
+	}
+	onLAN := map[string]bool{}
+	for _, ct := range lan {
+		onLAN[ct.Key] = true
+		if ct.ID != "" {
+			onLAN[ct.ID] = true
+		}
+	}
+	var out []Contact
+	for _, m := range c.Members() {
+		if onLAN[m.ID] || onLAN[m.Key] {
+			continue
+		}
+		out = append(out, memberContact(m))
+	}
+	for _, g := range c.Groups() {
+		out = append(out, Contact{Key: GroupPrefix + g.ID, Nick: g.Name, Client: "group", Via: ViaRelay,
+			ID: g.ID, Members: len(g.Members)})
+	}
+	return out
+}
+
+func memberContact(m relay.Member) Contact {
+	key := m.Key
+	if key == "" {
+		key = m.ID
+	}
+	user, host, _ := strings.Cut(key, "@")
+	return Contact{Key: key, Nick: m.Nick, Group: m.Group, User: user, Host: host, Client: "lanchat",
+		Charset: "utf-8", Via: ViaRelay, ID: m.ID, Offline: !m.Online}
+}
+
+// relayTarget is who a relay send goes to: a member or a group.
+type relayTarget struct {
+	key, nick string
+	to, group string
+}
+
+// resolveRelay finds a relay member or group by the same rules as LAN
+// contacts: key, peer ID, "group:" name or ID, nickname, or nickname prefix.
+func (n *Node) resolveRelay(spec string) (relayTarget, bool, error) {
+	c := n.relayClient()
+	if c == nil {
+		return relayTarget{}, false, nil
+	}
+	if name, ok := strings.CutPrefix(spec, GroupPrefix); ok {
+		var found []relay.Group
+		for _, g := range c.Groups() {
+			if g.ID == name || g.Name == name {
+				found = append(found, g)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return relayTarget{}, false, nil
+		case 1:
+			g := found[0]
+			return relayTarget{key: GroupPrefix + g.ID, nick: g.Name, group: g.ID}, true, nil
+		}
+		return relayTarget{}, false, fmt.Errorf("%w %q: several groups have that name; use group:<ID>", ErrAmbiguousPeer, spec)
+	}
+	members := c.Members()
+	for _, match := range []func(relay.Member) bool{
+		func(m relay.Member) bool { return m.Key == spec || m.ID == spec },
+		func(m relay.Member) bool { return m.Nick == spec || strings.EqualFold(m.Nick, spec) },
+		func(m relay.Member) bool { return strings.HasPrefix(strings.ToLower(m.Nick), strings.ToLower(spec)) },
+	} {
+		var found []relay.Member
+		for _, m := range members {
+			if match(m) {
+				found = append(found, m)
+			}
+		}
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			ct := memberContact(found[0])
+			return relayTarget{key: ct.Key, nick: ct.Nick, to: found[0].ID}, true, nil
+		}
+		return relayTarget{}, false, fmt.Errorf("%w %q matches several relay members", ErrAmbiguousPeer, spec)
+	}
+	return relayTarget{}, false, nil
+}
+
+// relaySendTimeout is how long a relayed send waits for the relay to store
+// it, across a reconnect.
+const relaySendTimeout = 30 * time.Second
+
+// sendRelay hands text to the relay for t; the result is Stored, or Failed
+// with the reason. Delivery is reported later by a StatusEvent.
+func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt SendOptions) (chan Message, error) {
+	if len(opt.Files) > 0 {
+		return nil, fmt.Errorf("%s is not on this LAN: files go to LAN contacts only", t.nick)
+	}
+	c := n.relayClient()
+	no := n.nos.Next()
+	m := Message{ID: "o" + strconv.FormatUint(no, 10), Peer: t.key, Nick: t.nick, Dir: Outgoing, Text: text,
+		Time: time.Now(), Status: Sending, PacketNo: no, Via: ViaRelay}
+	n.record(m)
+	res := make(chan Message, 1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		// The caller hanging up does not cancel a send already recorded;
+		// the node stopping does.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relaySendTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-n.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		err := c.Send(ctx, m.ID, t.to, t.group, relay.MessageBody{Text: text, Nick: n.disc.Self().Nick})
+		m.Status = Stored
+		if err != nil {
+			m.Status, m.Error = Failed, err.Error()
+		}
+		n.hist.update(m.Peer, m.ID, m.Status, m.Error)
+		n.bus.publish(StatusEvent{ID: m.ID, Peer: m.Peer, Status: m.Status, Error: m.Error})
+		res <- m
+	}()
+	return res, nil
+}
+
+// relayDeliver keeps a message or receipt the relay delivered.
+func (n *Node) relayDeliver(env relay.Envelope) error {
+	c := n.relayClient()
+	sender := env.From
+	for _, m := range c.Members() {
+		if m.ID == env.From {
+			sender = memberContact(m).Key
+		}
+	}
+	switch env.Kind {
+	case relay.KindReceipt:
+		var r relay.ReceiptBody
+		if err := json.Unmarshal(env.Body, &r); err != nil {
+			n.log.Warn("relay receipt", "err", err)
+			return nil
+		}
+		n.hist.update(sender, r.Ref, Delivered, "")
+		n.bus.publish(StatusEvent{ID: r.Ref, Peer: sender, Status: Delivered})
+	case relay.KindMsg:
+		var b relay.MessageBody
+		if err := json.Unmarshal(env.Body, &b); err != nil {
+			n.log.Warn("relay message", "from", env.From, "err", err)
+			return nil
+		}
+		m := Message{ID: env.ID, Peer: sender, Nick: b.Nick, Dir: Incoming, Text: b.Text, Time: env.Sent,
+			Status: Received, Via: ViaRelay}
+		if env.Group != "" {
+			m.Peer, m.From = GroupPrefix+env.Group, sender
+		}
+		n.count(func(s *Stats) { s.Received++ })
+		n.record(m)
+	}
+	return nil
+}
+
+// RelayGroup runs a group request on the relay (see relay.Client.Group);
+// peers are resolved like send's contacts.
+func (n *Node) RelayGroup(ctx context.Context, op, group, name string, peers []string) ([]relay.Group, error) {
+	c := n.relayClient()
+	if c == nil {
+		return nil, errors.New("no relay: join one with `lanchat join CODE`")
+	}
+	ids := make([]string, 0, len(peers))
+	for _, p := range peers {
+		t, ok, err := n.resolveRelayMember(p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w %q among the relay's members", ErrUnknownPeer, p)
+		}
+		ids = append(ids, t)
+	}
+	if group != "" && op != "create" {
+		t, ok, err := n.resolveRelay(GroupPrefix + strings.TrimPrefix(group, GroupPrefix))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: no group %q", ErrUnknownPeer, group)
+		}
+		group = t.group
+	}
+	return c.Group(ctx, op, group, name, ids)
+}
+
+// resolveRelayMember finds a member's peer ID, also for members the LAN
+// knows (by their announced identity).
+func (n *Node) resolveRelayMember(spec string) (string, bool, error) {
+	if p, err := n.resolve(spec); err == nil && p.PeerID != "" {
+		return p.PeerID, true, nil
+	}
+	t, ok, err := n.resolveRelay(spec)
+	if err != nil || !ok || t.to == "" {
+		return "", false, err
+	}
+	return t.to, true, nil
+}

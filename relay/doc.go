@@ -1,0 +1,48 @@
+// Package relay is lanchat's relay: the server that members of an
+// organisation join with an invite, and the client a node uses to reach it.
+// Over one libp2p connection (TCP or QUIC, Noise-encrypted) a member gets a
+// member directory with presence, messages stored for members who are
+// offline and delivered in order and once when they connect, persistent
+// groups, and (for reaching members on other networks) a circuit relay v2
+// that only members may use.
+//
+// # Identity
+//
+// Every node and every relay has a persistent Ed25519 key (a libp2p peer
+// ID), kept in its data folder (see LoadIdentity). lanchat nodes announce
+// theirs on the LAN in the entry packet's UTF-8 block as "\nID:<peer ID>",
+// which IPMsg-family clients ignore.
+//
+// # Protocols
+//
+// Both are libp2p stream protocols whose stream carries frames: an unsigned
+// varint length (at most MaxFrame) followed by that many bytes of one JSON
+// object, the Frame type, whose "t" field names it.
+//
+//	/lanchat/join/1.0.0     client: {"t":"join","secret":"…","profile":{…}}
+//	                        relay:  {"t":"joined"} or {"t":"error","code":"…","error":"…"}
+//	/lanchat/session/1.0.0  one long-lived stream per member:
+//	  client → relay
+//	    {"t":"hello","v":1,"profile":{"key":"user@host","nick":"…","group":"…"}}
+//	    {"t":"send","id":"…","to":"<peer ID>","body":{…}}       or "group":"<id>" instead of "to"
+//	    {"t":"ack","seq":N}                                       every delivery up to N is stored
+//	    {"t":"group","ref":"…","op":"create|add|remove|list","group":"…","name":"…","peers":[…]}
+//	  relay → client
+//	    {"t":"welcome","epoch":"…","members":[…],"groups":[…]}
+//	    {"t":"presence","members":[…]}                           members whose state changed
+//	    {"t":"stored","id":"…"}                                  the send is durable on the relay
+//	    {"t":"deliver","seq":N,"env":{…}}                         in stored order; ack when kept
+//	    {"t":"group","ref":"…","groups":[…]}                     answer to a group request
+//	    {"t":"error","id":"…","ref":"…","code":"…","error":"…"} a send or request failed
+//
+// The relay sets every envelope's sender from the authenticated connection;
+// what a client claims is never trusted. A send's "id" is unique per sender
+// and makes a resend after a reconnect harmless: the relay stores it once.
+// Deliveries carry the relay store's sequence (monotonic per relay "epoch"),
+// so a client that crashed between keeping a message and acknowledging it
+// recognises the redelivery.
+//
+// Anyone may open a connection, but a peer that is not a member reaches
+// only the join protocol, and is disconnected after a short grace period
+// unless it joins. Removing a member disconnects it at once.
+package relay

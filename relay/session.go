@@ -1,0 +1,472 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/lanchat/lanchat/relay/store"
+)
+
+const (
+	handshakeTimeout = 10 * time.Second
+	// sessionQueue bounds frames waiting for a slow member's connection;
+	// presence updates that do not fit end the session (the client
+	// reconnects and gets a fresh directory).
+	sessionQueue = 1024
+	// deliveryWindow is how many deliveries may await the member's ack.
+	deliveryWindow = 256
+	maxIDLen       = 128
+)
+
+// handleJoin redeems an invite for the connecting peer.
+func (s *Server) handleJoin(str network.Stream) {
+	defer str.Close()
+	str.SetDeadline(time.Now().Add(handshakeTimeout))
+	p := str.Conn().RemotePeer()
+	f, err := ReadFrame(bufio.NewReader(io.LimitReader(str, 64<<10)))
+	if err != nil || f.T != "join" || f.Profile == nil {
+		WriteFrame(str, errorFrame(CodeBadRequest, errors.New("expected a join frame")))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if !s.isMember(p) {
+		if _, err := s.st.RedeemInvite(ctx, f.Secret, p.String(), f.Profile.Nick); err != nil {
+			code := CodeInternal
+			if errors.Is(err, store.ErrInviteInvalid) {
+				code = CodeBadInvite
+			}
+			s.log.Warn("join refused", "peer", p, "err", err)
+			WriteFrame(str, errorFrame(code, err))
+			return
+		}
+		s.log.Info("member joined", "peer", p, "nick", f.Profile.Nick)
+	}
+	if err := s.st.SetProfile(ctx, p.String(), f.Profile.Key, f.Profile.Nick, f.Profile.Group); err != nil {
+		s.log.Warn("profile", "peer", p, "err", err)
+	}
+	WriteFrame(str, Frame{T: "joined"})
+}
+
+// session is one member's connection.
+type session struct {
+	srv    *Server
+	id     peer.ID
+	str    network.Stream
+	out    chan Frame
+	ctx    context.Context
+	cancel context.CancelFunc
+	lim    *rate.Limiter
+	window chan struct{} // a token per delivery awaiting ack
+
+	mu       sync.Mutex
+	in       *store.Inbox
+	inflight []store.Delivery // delivered, not yet acknowledged, in order
+}
+
+func (s *Server) handleSession(str network.Stream) {
+	p := str.Conn().RemotePeer()
+	if !s.isMember(p) {
+		WriteFrame(str, errorFrame(CodeNotMember, fmt.Errorf("%s is not a member of this relay: ask its admin for an invite", p)))
+		str.Close()
+		return
+	}
+	str.SetDeadline(time.Now().Add(handshakeTimeout))
+	r := bufio.NewReader(str)
+	hello, err := ReadFrame(r)
+	if err != nil || hello.T != "hello" || hello.Profile == nil {
+		WriteFrame(str, errorFrame(CodeBadRequest, errors.New("expected hello")))
+		str.Reset()
+		return
+	}
+	str.SetDeadline(time.Time{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &session{srv: s, id: p, str: str, out: make(chan Frame, sessionQueue), ctx: ctx, cancel: cancel,
+		lim:    rate.NewLimiter(rate.Limit(s.cfg.SendRate), int(s.cfg.SendRate*10)),
+		window: make(chan struct{}, deliveryWindow)}
+	if err := s.st.SetProfile(ctx, p.String(), hello.Profile.Key, hello.Profile.Nick, hello.Profile.Group); err != nil {
+		s.log.Warn("profile", "peer", p, "err", err)
+	}
+	s.host.ConnManager().Protect(p, "session")
+	s.mu.Lock()
+	if old := s.sessions[p]; old != nil {
+		old.cancel() // the member reconnected: the new session wins
+	}
+	s.sessions[p] = ss
+	s.wg.Add(1)
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() { str.Reset() }) // a replaced or removed session stops reading
+	defer s.wg.Done()
+	s.log.Info("member online", "peer", p, "nick", hello.Profile.Nick)
+
+	welcome, err := s.welcome(ctx, p)
+	if err != nil {
+		s.log.Error("welcome", "peer", p, "err", err)
+		WriteFrame(str, errorFrame(CodeInternal, err))
+		ss.end()
+		return
+	}
+	ss.out <- welcome
+	s.announce(ss, true)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ss.write() }()
+	go func() { defer wg.Done(); ss.pump() }()
+	ss.read(r)
+	ss.cancel()
+	wg.Wait()
+	ss.end()
+}
+
+// end unregisters the session, if it is still the member's current one.
+func (ss *session) end() {
+	s := ss.srv
+	ss.cancel()
+	ss.str.Reset()
+	s.mu.Lock()
+	current := s.sessions[ss.id] == ss
+	if current {
+		delete(s.sessions, ss.id)
+	}
+	s.mu.Unlock()
+	ss.mu.Lock()
+	if ss.in != nil {
+		ss.in.Close()
+	}
+	ss.mu.Unlock()
+	if current {
+		s.host.ConnManager().Unprotect(ss.id, "session")
+		s.announce(ss, false)
+		s.log.Info("member offline", "peer", ss.id)
+	}
+}
+
+func (s *Server) welcome(ctx context.Context, p peer.ID) (Frame, error) {
+	members, err := s.Members(ctx)
+	if err != nil {
+		return Frame{}, err
+	}
+	groups, err := s.groupsOf(ctx, p.String())
+	if err != nil {
+		return Frame{}, err
+	}
+	return Frame{T: "welcome", Epoch: s.st.Epoch(), Members: members, Groups: groups}, nil
+}
+
+// announce tells every other online member that ss's member came or went.
+func (s *Server) announce(ss *session, online bool) {
+	m, ok := s.st.Member(ss.id.String())
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	me := s.memberLocked(m)
+	me.Online = online
+	f := Frame{T: "presence", Members: []Member{me}}
+	for p, other := range s.sessions {
+		if p != ss.id {
+			other.offer(f)
+		}
+	}
+}
+
+// offer queues a frame that must not block the sender; a member too slow
+// to take it loses its session.
+func (ss *session) offer(f Frame) {
+	select {
+	case ss.out <- f:
+	default:
+		ss.srv.log.Warn("member too slow; ending its session", "peer", ss.id)
+		ss.cancel()
+	}
+}
+
+// send queues a frame, waiting for room.
+func (ss *session) send(f Frame) bool {
+	select {
+	case ss.out <- f:
+		return true
+	case <-ss.ctx.Done():
+		return false
+	}
+}
+
+func (ss *session) write() {
+	w := bufio.NewWriter(ss.str)
+	var buf []byte
+	for {
+		select {
+		case f := <-ss.out:
+			var err error
+			if buf, err = AppendFrame(buf[:0], f); err != nil {
+				ss.srv.log.Error("encode frame", "err", err)
+				continue
+			}
+			if _, err := w.Write(buf); err != nil {
+				ss.cancel()
+				return
+			}
+			if len(ss.out) == 0 {
+				if err := w.Flush(); err != nil {
+					ss.cancel()
+					return
+				}
+			}
+		case <-ss.ctx.Done():
+			return
+		}
+	}
+}
+
+// pump delivers the member's stored messages in order, at most
+// deliveryWindow ahead of its acks.
+func (ss *session) pump() {
+	in, err := ss.srv.st.Inbox(ss.ctx, ss.id.String())
+	if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.srv.log.Error("inbox", "peer", ss.id, "err", err)
+			ss.cancel()
+		}
+		return
+	}
+	ss.mu.Lock()
+	ss.in = in
+	ss.mu.Unlock()
+	for {
+		select {
+		case ss.window <- struct{}{}:
+		case <-ss.ctx.Done():
+			return
+		}
+		d, err := in.Next(ss.ctx)
+		if err != nil {
+			if ss.ctx.Err() == nil {
+				ss.srv.log.Error("inbox", "peer", ss.id, "err", err)
+				ss.cancel()
+			}
+			return
+		}
+		ss.mu.Lock()
+		ss.inflight = append(ss.inflight, d)
+		ss.mu.Unlock()
+		env := d.Envelope
+		if !ss.send(Frame{T: "deliver", Seq: d.Seq, Env: &Envelope{ID: env.ID, From: env.From, Group: env.Group,
+			Kind: env.Kind, Sent: env.Sent, Body: env.Body}}) {
+			return
+		}
+	}
+}
+
+func (ss *session) read(r *bufio.Reader) {
+	for {
+		f, err := ReadFrame(r)
+		if err != nil {
+			if ss.ctx.Err() == nil && !errors.Is(err, io.EOF) && !errors.Is(err, network.ErrReset) {
+				ss.srv.log.Debug("session read", "peer", ss.id, "err", err)
+			}
+			return
+		}
+		switch f.T {
+		case "send":
+			if ss.lim.Wait(ss.ctx) != nil {
+				return
+			}
+			ss.handleSend(f)
+		case "ack":
+			if err := ss.handleAck(f.Seq); err != nil {
+				ss.srv.log.Error("ack", "peer", ss.id, "err", err)
+				return
+			}
+		case "group":
+			ss.handleGroup(f)
+		default:
+			ss.send(Frame{T: "error", Ref: f.Ref, ID: f.ID, Code: CodeBadRequest, Error: fmt.Sprintf("unknown frame %q", f.T)})
+		}
+		if ss.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (ss *session) fail(f Frame, code string, err error) {
+	ss.send(Frame{T: "error", ID: f.ID, Ref: f.Ref, Code: code, Error: err.Error()})
+}
+
+func (ss *session) handleSend(f Frame) {
+	from := ss.id.String()
+	switch {
+	case f.ID == "" || len(f.ID) > maxIDLen:
+		ss.fail(f, CodeBadRequest, errors.New("a send needs an id of at most 128 bytes"))
+		return
+	case len(f.Body) > MaxBody || !json.Valid(f.Body):
+		ss.fail(f, CodeBadRequest, fmt.Errorf("message body must be JSON of at most %d bytes", MaxBody))
+		return
+	case (f.To == "") == (f.Group == ""):
+		ss.fail(f, CodeBadRequest, errors.New("a send goes to a member or to a group"))
+		return
+	}
+	env := store.Envelope{ID: from + "/" + f.ID, From: from, Group: f.Group, Kind: KindMsg, Sent: time.Now(), Body: f.Body}
+	var err error
+	if f.To != "" {
+		if _, ok := ss.srv.st.Member(f.To); !ok {
+			ss.fail(f, CodeUnknownPeer, fmt.Errorf("%s is not a member of this relay", f.To))
+			return
+		}
+		env.To = f.To
+		_, _, err = ss.srv.st.Enqueue(ss.ctx, env)
+	} else {
+		var g store.Group
+		if g, err = ss.srv.st.Group(ss.ctx, f.Group); err != nil || !contains(g.Members, from) {
+			ss.fail(f, CodeNoGroup, fmt.Errorf("no group %s of yours", f.Group))
+			return
+		}
+		var to []string
+		for _, m := range g.Members {
+			if m != from {
+				to = append(to, m)
+			}
+		}
+		_, err = ss.srv.st.EnqueueMany(ss.ctx, env, to)
+	}
+	switch {
+	case errors.Is(err, store.ErrInboxFull):
+		ss.fail(f, CodeFull, err)
+	case err != nil:
+		if ss.ctx.Err() == nil {
+			ss.srv.log.Error("enqueue", "peer", ss.id, "err", err)
+			ss.fail(f, CodeInternal, errors.New("the relay could not store the message; try again"))
+		}
+	default:
+		ss.send(Frame{T: "stored", ID: f.ID})
+	}
+}
+
+// handleAck acknowledges deliveries up to seq and sends receipts for the
+// direct messages among them.
+func (ss *session) handleAck(seq uint64) error {
+	ss.mu.Lock()
+	in := ss.in
+	var done []store.Delivery
+	for len(ss.inflight) > 0 && ss.inflight[0].Seq <= seq {
+		done = append(done, ss.inflight[0])
+		ss.inflight = ss.inflight[1:]
+	}
+	ss.mu.Unlock()
+	if in == nil || len(done) == 0 {
+		return nil
+	}
+	if err := in.Ack(seq); err != nil {
+		return err
+	}
+	for range done {
+		<-ss.window
+	}
+	me := ss.id.String()
+	for _, d := range done {
+		env := d.Envelope
+		if env.Kind != KindMsg || env.Group != "" {
+			continue
+		}
+		ref := strings.TrimPrefix(env.ID, env.From+"/")
+		body, _ := json.Marshal(ReceiptBody{Ref: ref, To: me})
+		r := store.Envelope{ID: "receipt/" + env.ID, From: me, To: env.From, Kind: KindReceipt, Sent: time.Now(), Body: body}
+		if _, _, err := ss.srv.st.Enqueue(ss.ctx, r); err != nil && !errors.Is(err, store.ErrInboxFull) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ss *session) handleGroup(f Frame) {
+	s, me := ss.srv, ss.id.String()
+	for _, p := range f.Peers {
+		if _, ok := s.st.Member(p); !ok {
+			ss.fail(f, CodeUnknownPeer, fmt.Errorf("%s is not a member of this relay", p))
+			return
+		}
+	}
+	var g store.Group
+	var err error
+	switch f.Op {
+	case "create":
+		if strings.TrimSpace(f.Name) == "" {
+			ss.fail(f, CodeBadRequest, errors.New("a group needs a name"))
+			return
+		}
+		g, err = s.st.CreateGroup(ss.ctx, me, f.Name, append([]string{me}, f.Peers...))
+	case "add":
+		g, err = s.st.AddToGroup(ss.ctx, f.Group, me, f.Peers...)
+	case "remove":
+		g, err = s.st.RemoveFromGroup(ss.ctx, f.Group, me, f.Peers...)
+	case "list":
+		gs, err := s.groupsOf(ss.ctx, me)
+		if err != nil {
+			ss.fail(f, CodeInternal, err)
+			return
+		}
+		ss.send(Frame{T: "group", Ref: f.Ref, Groups: gs})
+		return
+	default:
+		ss.fail(f, CodeBadRequest, fmt.Errorf("unknown group op %q", f.Op))
+		return
+	}
+	if err != nil {
+		code := CodeInternal
+		if errors.Is(err, store.ErrNoGroup) || errors.Is(err, store.ErrNotAllowed) {
+			code = CodeNoGroup
+		}
+		ss.fail(f, code, err)
+		return
+	}
+	gf := Frame{T: "group", Groups: []Group{toGroup(g)}}
+	reply := gf
+	reply.Ref = f.Ref
+	ss.send(reply)
+	// Everyone concerned learns of the change, including who was removed.
+	concerned := append(append([]string{}, g.Members...), f.Peers...)
+	s.mu.Lock()
+	for _, m := range concerned {
+		p, err := peer.Decode(m)
+		if other := s.sessions[p]; err == nil && other != nil && other != ss {
+			other.offer(gf)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) groupsOf(ctx context.Context, member string) ([]Group, error) {
+	gs, err := s.st.GroupsOf(ctx, member)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Group, len(gs))
+	for i, g := range gs {
+		out[i] = toGroup(g)
+	}
+	return out, nil
+}
+
+func toGroup(g store.Group) Group {
+	return Group{ID: g.ID, Name: g.Name, Owner: g.Owner, Members: g.Members}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
