@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -20,6 +21,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/lanchat/lanchat/relay/natcheck"
 )
 
 // ClientConfig configures a Client.
@@ -50,6 +54,13 @@ type State struct {
 	Connected bool      `json:"connected"`
 	Since     time.Time `json:"since,omitzero"`
 	Error     string    `json:"error,omitempty"` // why it is not connected
+	// NAT is what the relay's STUN responder showed about this node's
+	// network (natcheck's mapping: none, endpoint-independent, symmetric,
+	// blocked, unknown); NATText says it for people, Public is the mapped
+	// address. Empty until measured.
+	NAT     string `json:"nat,omitempty"`
+	NATText string `json:"nat_text,omitempty"`
+	Public  string `json:"public,omitempty"`
 }
 
 // Client keeps a member's connection to its relay: it reconnects with
@@ -337,6 +348,31 @@ func (c *Client) Send(ctx context.Context, id, to, group string, body any) error
 	}
 }
 
+// probeNAT asks the relay's STUN ports what this node's NAT does, so the
+// user (and hole punching) knows whether direct connections can work.
+func (c *Client) probeNAT(ctx context.Context, ip string, ports []int) {
+	var servers []string
+	for _, p := range ports {
+		servers = append(servers, net.JoinHostPort(ip, strconv.Itoa(p)))
+	}
+	res, err := natcheck.Probe(ctx, servers)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("NAT check", "err", err)
+		}
+		return
+	}
+	c.log.Info("NAT check", "result", res.String())
+	c.mu.Lock()
+	c.state.NAT, c.state.NATText = res.Mapping.String(), res.String()
+	c.state.Public = ""
+	if res.Public.IsValid() {
+		c.state.Public = res.Public.String()
+	}
+	c.mu.Unlock()
+	c.changed()
+}
+
 // settle ends the pending send id with err.
 func (c *Client) settle(id string, err error) {
 	c.mu.Lock()
@@ -476,6 +512,12 @@ func (c *Client) session(ctx context.Context, info peer.AddrInfo) error {
 		c.mu.Unlock()
 		str.Reset()
 	}()
+	var probe sync.WaitGroup
+	defer probe.Wait()
+	if ip, err := str.Conn().RemoteMultiaddr().ValueForProtocol(ma.P_IP4); err == nil && len(f.STUN) > 0 {
+		probe.Add(1)
+		go func() { defer probe.Done(); c.probeNAT(sctx, ip, f.STUN) }()
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.write() }()
 	s.wake() // write what is pending from before

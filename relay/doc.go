@@ -28,7 +28,7 @@
 //	    {"t":"ack","seq":N}                                       every delivery up to N is stored
 //	    {"t":"group","ref":"…","op":"create|add|remove|list","group":"…","name":"…","peers":[…]}
 //	  relay → client
-//	    {"t":"welcome","epoch":"…","members":[…],"groups":[…]}
+//	    {"t":"welcome","epoch":"…","members":[…],"groups":[…],"stun":[3478,3479]}
 //	    {"t":"presence","members":[…]}                           members whose state changed
 //	    {"t":"stored","id":"…"}                                  the send is durable on the relay
 //	    {"t":"deliver","seq":N,"env":{…}}                         in stored order; ack when kept

@@ -13,7 +13,8 @@ import (
 func testRelay(t *testing.T) *Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := NewServer(ctx, ServerConfig{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, JoinGrace: 2 * time.Second})
+	s, err := NewServer(ctx, ServerConfig{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, JoinGrace: 2 * time.Second,
+		STUNPorts: []int{0, 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +148,14 @@ func TestRelayMessagesAndReceipts(t *testing.T) {
 		if env.Kind != KindReceipt || env.From != bob {
 			t.Errorf("receipt %+v", env)
 		}
+	}
+	// On loopback there is no NAT, and the relay's STUN ports say so.
+	deadline := time.Now().Add(5 * time.Second)
+	for a.State().NAT != "none" {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's NAT check: %+v, want none", a.State())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// Members see each other in the directory, with their profiles.
 	ms := a.Members()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/lanchat/lanchat/relay/natcheck"
 	"github.com/lanchat/lanchat/relay/store"
 )
 
@@ -43,6 +45,11 @@ type ServerConfig struct {
 	// JoinGrace is how long a peer that is not a member may stay connected
 	// to present an invite; default 15 s.
 	JoinGrace time.Duration
+	// STUNPorts are the UDP ports of the STUN responder, two so that a
+	// member can tell a symmetric NAT from an endpoint-independent one;
+	// default 3478 and 3479; 0 picks a free port. A port that cannot be
+	// opened is logged and skipped.
+	STUNPorts []int
 	Logger    *slog.Logger
 }
 
@@ -65,6 +72,9 @@ func (c *ServerConfig) fill() error {
 	if c.JoinGrace == 0 {
 		c.JoinGrace = 15 * time.Second
 	}
+	if c.STUNPorts == nil {
+		c.STUNPorts = []int{3478, 3479}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -78,6 +88,11 @@ type Server struct {
 	id   peer.ID
 	host host.Host
 	st   *store.Store
+
+	stun      []net.PacketConn
+	stunPorts []int
+	stunDone  chan struct{}
+	stopSTUN  context.CancelFunc
 
 	mu       sync.Mutex
 	sessions map[peer.ID]*session
@@ -111,7 +126,34 @@ func NewServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	s.host.SetStreamHandler(ProtoJoin, s.handleJoin)
 	s.host.SetStreamHandler(ProtoSession, s.handleSession)
 	s.host.Network().Notify(&network.NotifyBundle{ConnectedF: s.onConnect})
+	s.startSTUN()
 	return s, nil
+}
+
+// startSTUN opens the STUN responder's ports.
+func (s *Server) startSTUN() {
+	for _, port := range s.cfg.STUNPorts {
+		c, err := net.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+		if err != nil {
+			s.log.Warn("STUN port unavailable; members cannot learn their NAT type from it", "port", port, "err", err)
+			continue
+		}
+		s.stun = append(s.stun, c)
+		s.stunPorts = append(s.stunPorts, c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	s.stunDone = make(chan struct{})
+	if len(s.stun) == 0 {
+		close(s.stunDone)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSTUN = cancel
+	go func() {
+		defer close(s.stunDone)
+		if err := natcheck.Serve(ctx, s.log.With("part", "stun"), s.stun...); err != nil {
+			s.log.Error("STUN responder", "err", err)
+		}
+	}()
 }
 
 func (s *Server) newHost(key crypto.PrivKey) (host.Host, error) {
@@ -180,6 +222,13 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Close disconnects everyone and closes the store.
 func (s *Server) Close() error {
+	if s.stopSTUN != nil {
+		s.stopSTUN()
+	}
+	<-s.stunDone
+	for _, c := range s.stun {
+		c.Close()
+	}
 	err := s.host.Close()
 	s.mu.Lock()
 	for _, ss := range s.sessions {

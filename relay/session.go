@@ -161,7 +161,7 @@ func (s *Server) welcome(ctx context.Context, p peer.ID) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	return Frame{T: "welcome", Epoch: s.st.Epoch(), Members: members, Groups: groups}, nil
+	return Frame{T: "welcome", Epoch: s.st.Epoch(), Members: members, Groups: groups, STUN: s.stunPorts}, nil
 }
 
 // announce tells every other online member that ss's member came or went.

@@ -58,6 +58,7 @@ type Frame struct {
 	Op      string          `json:"op,omitempty"`
 	Name    string          `json:"name,omitempty"`
 	Peers   []string        `json:"peers,omitempty"`
+	STUN    []int           `json:"stun,omitempty"` // welcome: the relay's STUN ports
 	Code    string          `json:"code,omitempty"`
 	Error   string          `json:"error,omitempty"`
 }
