@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 )
 
 // testRelay runs a relay on loopback.
@@ -238,5 +240,31 @@ func waitRefused(t *testing.T, m *testMember) {
 			t.Fatalf("state %+v, want refused as not a member", st)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCircuitReservationsMembersOnly: the circuit relay serves members,
+// without the default per-circuit limits (2 min, 128 KiB) that would cut
+// file transfers, and refuses everyone else.
+func TestCircuitReservationsMembersOnly(t *testing.T) {
+	s := testRelay(t)
+	info, err := AddrInfo(s.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := newMember(t, s, "alice", invite(t, s), nil)
+	waitConnected(t, a, true)
+	r, err := circuit.Reserve(ctx, a.host, info)
+	if err != nil {
+		t.Fatalf("member's reservation: %v", err)
+	}
+	if r.LimitDuration != 0 || r.LimitData != 0 {
+		t.Errorf("member's circuits are limited to %v / %d bytes, want no limit", r.LimitDuration, r.LimitData)
+	}
+	stranger := newMember(t, s, "mallory", "", nil)
+	if _, err := circuit.Reserve(ctx, stranger.host, info); err == nil {
+		t.Error("a stranger got a circuit reservation")
 	}
 }

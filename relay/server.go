@@ -183,6 +183,9 @@ func (s *Server) newHost(key crypto.PrivKey) (host.Host, error) {
 	res.MaxReservations = s.cfg.MaxConns
 	res.MaxCircuits = 64
 	res.MaxReservationsPerIP = 64 // an office behind one NAT shares an IP
+	// Members' circuits carry their file transfers: the default limits
+	// (2 min, 128 KiB per circuit) would cut them.
+	res.Limit = nil
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(s.cfg.Listen...),
@@ -190,9 +193,7 @@ func (s *Server) newHost(key crypto.PrivKey) (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ForceReachabilityPublic(), // a relay serves circuits whatever AutoNAT thinks
 		libp2p.EnableNATService(),
-		// Members' circuits carry their file transfers: the default limits
-		// (2 min, 128 KiB per circuit) would cut them.
-		libp2p.EnableRelayService(relayv2.WithACL(acl{s}), relayv2.WithInfiniteLimits(), relayv2.WithResources(res)),
+		libp2p.EnableRelayService(relayv2.WithResources(res), relayv2.WithACL(acl{s})),
 		libp2p.DisableMetrics(),
 	)
 	if err != nil {
