@@ -25,7 +25,7 @@ func (n *Node) contact(p discovery.Peer) Contact {
 	return Contact{
 		Key: p.Key, Nick: p.Nick, Group: p.Group, User: p.User, Host: p.Host,
 		Addr: p.Addr, Addrs: p.Addrs, Client: p.Client.String(), Version: p.Version,
-		Away: p.Away, Charset: cs.String(), Seen: p.LastSeen, Via: ViaLAN, ID: p.PeerID,
+		Away: p.Away, Charset: cs.String(), Seen: p.LastSeen, Via: ViaLAN, Path: ViaLAN, ID: p.PeerID,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lanchat/lanchat/discovery"
 	"github.com/lanchat/lanchat/relay"
+	"github.com/lanchat/lanchat/relay/natcheck"
 )
 
 // Via says which path reaches a contact.
@@ -39,6 +40,35 @@ type relayLink struct {
 	shown  map[string]Contact // relay contacts as last published, by key
 	state  relay.State
 	run    func(*relay.Client) // starts the client under the node's Run
+	// last is, per conversation, closed when its latest send settles: the
+	// next send waits for it, so messages keep their order whichever path
+	// each takes.
+	last map[string]chan struct{}
+}
+
+// queue returns what a new send to key waits for, and what it closes when
+// it settles.
+func (l *relayLink) queue(key string) (prev <-chan struct{}, done func()) {
+	ch := make(chan struct{})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]chan struct{}{}
+	}
+	p := l.last[key]
+	if p == nil {
+		p = make(chan struct{})
+		close(p)
+	}
+	l.last[key] = ch
+	return p, func() {
+		close(ch)
+		l.mu.Lock()
+		if l.last[key] == ch {
+			delete(l.last, key)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // relayStateFile remembers the last relayed delivery kept.
@@ -119,7 +149,7 @@ func (n *Node) relayChanged() {
 		switch {
 		case !ok:
 			events = append(events, ContactEvent{Change: "joined", Contact: ct})
-		case old.Offline != ct.Offline || old.Nick != ct.Nick || old.Group != ct.Group:
+		case old.Offline != ct.Offline || old.Nick != ct.Nick || old.Group != ct.Group || old.Path != ct.Path:
 			events = append(events, ContactEvent{Change: "updated", Contact: ct})
 		}
 	}
@@ -155,17 +185,37 @@ func (n *Node) relayContacts(lan []Contact) []Contact {
 		}
 	}
 	var out []Contact
+	note := pathNote(c.State())
 	for _, m := range c.Members() {
 		if onLAN[m.ID] || onLAN[m.Key] {
 			continue
 		}
-		out = append(out, memberContact(m))
+		ct := memberContact(m)
+		if m.Online {
+			ct.Path = c.Path(m.ID)
+			if ct.Path != relay.PathDirect {
+				ct.PathNote = note
+			}
+		}
+		out = append(out, ct)
 	}
 	for _, g := range c.Groups() {
 		out = append(out, Contact{Key: GroupPrefix + g.ID, Nick: g.Name, Client: "group", Via: ViaRelay,
 			ID: g.ID, Members: len(g.Members)})
 	}
 	return out
+}
+
+// pathNote says why members reach this node only through the relay, when
+// its own network is the reason.
+func pathNote(st relay.State) string {
+	switch st.NAT {
+	case natcheck.Symmetric.String():
+		return "this network's NAT is symmetric: no direct connection is possible, the relay carries everything"
+	case natcheck.Blocked.String():
+		return "UDP is blocked here: no direct connection is possible, the relay carries everything"
+	}
+	return ""
 }
 
 func memberContact(m relay.Member) Contact {
@@ -235,8 +285,11 @@ func (n *Node) resolveRelay(spec string) (relayTarget, bool, error) {
 // it, across a reconnect.
 const relaySendTimeout = 30 * time.Second
 
-// sendRelay hands text to the relay for t; the result is Stored, or Failed
-// with the reason. Delivery is reported later by a StatusEvent.
+// sendRelay sends text to a relay member or group. A member who is online
+// gets it over libp2p (directly or through a circuit of the relay) and the
+// result is Delivered; otherwise, or when that fails, the relay's store
+// takes it and the result is Stored (Delivered follows as a StatusEvent),
+// or Failed with the reason.
 func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt SendOptions) (chan Message, error) {
 	if len(opt.Files) > 0 {
 		return nil, fmt.Errorf("%s is not on this LAN: files go to LAN contacts only", t.nick)
@@ -247,9 +300,11 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 		Time: time.Now(), Status: Sending, PacketNo: no, Via: ViaRelay}
 	n.record(m)
 	res := make(chan Message, 1)
+	prev, done := n.relay.queue(t.key)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer done()
 		// The caller hanging up does not cancel a send already recorded;
 		// the node stopping does.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relaySendTimeout)
@@ -261,8 +316,23 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 			case <-ctx.Done():
 			}
 		}()
-		err := c.Send(ctx, m.ID, t.to, t.group, relay.MessageBody{Text: text, Nick: n.disc.Self().Nick})
+		select {
+		case <-prev:
+		case <-ctx.Done():
+		}
+		body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick}
 		m.Status = Stored
+		var err error
+		if t.to != "" && n.memberOnline(c, t.to) {
+			if err = c.SendDirect(ctx, t.to, m.ID, body); err == nil {
+				m.Status = Delivered
+			} else {
+				n.log.Info("direct send failed; the relay stores it", "to", t.key, "err", err)
+			}
+		}
+		if m.Status != Delivered {
+			err = c.Send(ctx, m.ID, t.to, t.group, body)
+		}
 		if err != nil {
 			m.Status, m.Error = Failed, err.Error()
 		}
@@ -271,6 +341,15 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 		res <- m
 	}()
 	return res, nil
+}
+
+func (n *Node) memberOnline(c *relay.Client, id string) bool {
+	for _, m := range c.Members() {
+		if m.ID == id {
+			return m.Online
+		}
+	}
+	return false
 }
 
 // relayDeliver keeps a message or receipt the relay delivered.

@@ -19,10 +19,16 @@ type Contact struct {
 	Away    bool             `json:"away,omitempty"`
 	Charset string           `json:"charset"` // what we send to them: utf-8 or the legacy charset
 	Seen    time.Time        `json:"seen"`
-	Via     string           `json:"via"`               // lan, or relay for members reached through the relay
-	ID      string           `json:"id,omitempty"`      // a lanchat peer's identity; a group's ID
-	Offline bool             `json:"offline,omitempty"` // a relay member not connected: messages wait on the relay
-	Members int              `json:"members,omitempty"` // a relay group's size
+	Via     string           `json:"via"` // lan, or relay for members reached through the relay
+	// Path is how a relay member is connected right now: direct (hole
+	// punched or plain), relayed (a circuit through the relay), or empty
+	// (messages wait in the relay's store); lan for LAN contacts. PathNote
+	// says why there is no direct path, when it can tell.
+	Path     string `json:"path,omitempty"`
+	PathNote string `json:"path_note,omitempty"`
+	ID       string `json:"id,omitempty"`      // a lanchat peer's identity; a group's ID
+	Offline  bool   `json:"offline,omitempty"` // a relay member not connected: messages wait on the relay
+	Members  int    `json:"members,omitempty"` // a relay group's size
 }
 
 // Direction says who wrote a message.

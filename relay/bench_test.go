@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 )
 
@@ -180,7 +180,7 @@ func await(ch <-chan arrival, i int) (time.Time, error) {
 	for {
 		select {
 		case a := <-ch:
-			if a.id == want || a.id[len(a.id)-len(want)-1:] == "/"+want {
+			if a.id == want || strings.HasSuffix(a.id, "/"+want) {
 				return a.at, nil
 			}
 		case <-timeout:
@@ -189,7 +189,8 @@ func await(ch <-chan arrival, i int) (time.Time, error) {
 	}
 }
 
-// oneWay is a path's send-to-arrival time for one message at a time.
+// relayedOnce and directOnce send message i alone and return the time
+// from the send to its arrival.
 func (p *benchPair) relayedOnce(i int) (time.Duration, error) {
 	start := time.Now()
 	if err := p.sendRelayed(i); err != nil {
@@ -298,13 +299,15 @@ func BenchmarkRelayThroughput(b *testing.B) {
 func (p *benchPair) relayedBurst(first int) (time.Duration, error) {
 	start := time.Now()
 	next := make(chan int)
-	errs := make(chan error, throughputWindow)
+	var failed sync.Once
+	var sendErr error
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range throughputWindow {
 		wg.Go(func() {
 			for i := range next {
 				if err := p.sendRelayed(i); err != nil {
-					errs <- err
+					failed.Do(func() { sendErr = err; close(stop) })
 					return
 				}
 			}
@@ -315,17 +318,14 @@ func (p *benchPair) relayedBurst(first int) (time.Duration, error) {
 		for i := first; i < first+throughputMsgs; i++ {
 			select {
 			case next <- i:
-			case <-errs:
+			case <-stop:
 				return
 			}
 		}
 	}()
 	last, err := collect(p.relayed, throughputMsgs)
 	wg.Wait()
-	if err == nil && len(errs) > 0 {
-		err = <-errs
-	}
-	return last.Sub(start), err
+	return last.Sub(start), errors.Join(sendErr, err)
 }
 
 // directBurst writes the same number of frames to the direct stream.
@@ -372,5 +372,3 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 // micros is d in microseconds, for metrics.
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-
-var _ = peer.ID("") // peer is used by idle_bench_test.go too

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/lanchat/lanchat/relay/natcheck"
@@ -83,6 +84,8 @@ type Client struct {
 	floor   floor
 	reqs    map[string]chan Frame // group requests awaiting an answer, by ref
 	nextRef int
+
+	seen recentIDs // messages kept lately, by either path
 }
 
 type pendingSend struct {
@@ -118,11 +121,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if b, err := os.ReadFile(cfg.StateFile); err == nil {
 		json.Unmarshal(b, &c.floor)
 	}
-	h, err := libp2p.New(libp2p.Identity(cfg.Key), libp2p.ListenAddrStrings(cfg.Listen...), libp2p.DisableMetrics())
+	// Hole punching (DCUtR): a member reached through a circuit tries to
+	// upgrade to a direct connection, with the addresses the relay observed.
+	h, err := libp2p.New(libp2p.Identity(cfg.Key), security, libp2p.ListenAddrStrings(cfg.Listen...),
+		libp2p.EnableHolePunching(holepunch.WithAddrFilter(punchFilter{c})), libp2p.DisableMetrics())
 	if err != nil {
 		return nil, fmt.Errorf("relay client: %w", err)
 	}
 	c.host = h
+	h.SetStreamHandler(ProtoDirect, c.handleDirect)
+	h.Network().Notify(pathWatch{c})
 	return c, nil
 }
 
@@ -515,9 +523,9 @@ func (c *Client) session(ctx context.Context, info peer.AddrInfo) error {
 	var probe sync.WaitGroup
 	defer probe.Wait()
 	if ip, err := str.Conn().RemoteMultiaddr().ValueForProtocol(ma.P_IP4); err == nil && len(f.STUN) > 0 {
-		probe.Add(1)
-		go func() { defer probe.Done(); c.probeNAT(sctx, ip, f.STUN) }()
+		probe.Go(func() { c.probeNAT(sctx, ip, f.STUN) })
 	}
+	probe.Go(func() { c.reserve(sctx, info) })
 	done := make(chan error, 1)
 	go func() { done <- s.write() }()
 	s.wake() // write what is pending from before
@@ -596,8 +604,9 @@ func (s *clientSession) deliver(seq uint64, env Envelope) error {
 	c.mu.Lock()
 	seen := c.floor.Epoch == s.epoch && seq <= c.floor.Seq
 	c.mu.Unlock()
-	if !seen && c.cfg.Deliver != nil {
+	if !seen && c.seen.add(env.ID) && c.cfg.Deliver != nil {
 		if err := c.cfg.Deliver(env); err != nil {
+			c.seen.remove(env.ID)
 			return fmt.Errorf("keeping a relayed message: %w", err)
 		}
 	}

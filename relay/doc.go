@@ -42,6 +42,21 @@
 // so a client that crashed between keeping a message and acknowledging it
 // recognises the redelivery.
 //
+// Members also talk to each other, without the relay's store:
+//
+//	/lanchat/direct/1.0.0   one stream per message, member to member:
+//	  sender:    {"t":"send","id":"…","body":{…}}
+//	  recipient: {"t":"stored","id":"…"} once it kept the message, or an error frame
+//
+// The sender opens it over a direct connection if one exists, else over a
+// circuit through the relay ("/p2p/<relay>/p2p-circuit"); each member keeps
+// a circuit reservation for that. A member reached through a circuit tries
+// hole punching (DCUtR) to the addresses the relay observed, unless its
+// NAT is symmetric, where the mapping the other side would have to reach
+// changes per destination. A recipient serves only members of the
+// directory, and drops a message it kept already: one whose "stored" was
+// lost is sent again through the relay's store, with the same id.
+//
 // Anyone may open a connection, but a peer that is not a member reaches
 // only the join protocol, and is disconnected after a short grace period
 // unless it joins. Removing a member disconnects it at once.

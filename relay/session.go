@@ -26,7 +26,10 @@ const (
 	sessionQueue = 1024
 	// deliveryWindow is how many deliveries may await the member's ack.
 	deliveryWindow = 256
-	maxIDLen       = 128
+	// inboxPoll is how often every session's pump looks for stored
+	// messages without being woken.
+	inboxPoll = 30 * time.Second
+	maxIDLen  = 128
 )
 
 // handleJoin redeems an invite for the connecting peer.
@@ -64,11 +67,26 @@ type session struct {
 	srv    *Server
 	id     peer.ID
 	str    network.Stream
-	out    chan Frame
 	ctx    context.Context
 	cancel context.CancelFunc
 	lim    *rate.Limiter
 	window chan struct{} // a token per delivery awaiting ack
+
+	// An idle member (the common case, thousands of them) costs one
+	// goroutine, its reader: the writer and the pump of its stored
+	// messages run only while they have work. Both start under a lock
+	// that also checks ctx, so after cancel and a pass through both locks
+	// none starts again and wg can be waited for.
+	wg sync.WaitGroup
+
+	qmu     sync.Mutex
+	queue   [][]byte      // encoded frames waiting for the writer
+	writing bool          // a writer runs, or the welcome is not written yet
+	drained chan struct{} // closed and replaced whenever the writer takes frames
+
+	pmu       sync.Mutex
+	pumping   bool // a pump runs
+	pumpAgain bool // a wake-up came while it ran
 
 	mu       sync.Mutex
 	in       *store.Inbox
@@ -83,7 +101,7 @@ func (s *Server) handleSession(str network.Stream) {
 		return
 	}
 	str.SetDeadline(time.Now().Add(handshakeTimeout))
-	r := bufio.NewReader(str)
+	r := bufio.NewReaderSize(str, 512) // larger frames are read past the buffer
 	hello, err := ReadFrame(r)
 	if err != nil || hello.T != "hello" || hello.Profile == nil {
 		WriteFrame(str, errorFrame(CodeBadRequest, errors.New("expected hello")))
@@ -92,7 +110,7 @@ func (s *Server) handleSession(str network.Stream) {
 	}
 	str.SetDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(context.Background())
-	ss := &session{srv: s, id: p, str: str, out: make(chan Frame, sessionQueue), ctx: ctx, cancel: cancel,
+	ss := &session{srv: s, id: p, str: str, writing: true, drained: make(chan struct{}), ctx: ctx, cancel: cancel,
 		lim:    rate.NewLimiter(rate.Limit(s.cfg.SendRate), int(s.cfg.SendRate*10)),
 		window: make(chan struct{}, deliveryWindow)}
 	if err := s.st.SetProfile(ctx, p.String(), hello.Profile.Key, hello.Profile.Nick, hello.Profile.Group); err != nil {
@@ -107,7 +125,6 @@ func (s *Server) handleSession(str network.Stream) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	context.AfterFunc(ctx, func() { str.Reset() }) // a replaced or removed session stops reading
-	defer s.wg.Done()
 	s.log.Info("member online", "peer", p, "nick", hello.Profile.Nick)
 
 	welcome, err := s.welcome(ctx, p)
@@ -115,17 +132,44 @@ func (s *Server) handleSession(str network.Stream) {
 		s.log.Error("welcome", "peer", p, "err", err)
 		WriteFrame(str, errorFrame(CodeInternal, err))
 		ss.end()
+		s.wg.Done()
 		return
 	}
-	ss.out <- welcome
+	// The welcome goes out before any writer starts: presence frames that
+	// other sessions queued since this one registered must follow it.
+	if err := WriteFrame(str, welcome); err != nil {
+		ss.end()
+		s.wg.Done()
+		return
+	}
+	ss.qmu.Lock()
+	ss.writing = false
+	ss.startWriterLocked()
+	ss.qmu.Unlock()
 	s.announce(ss, true)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); ss.write() }()
-	go func() { defer wg.Done(); ss.pump() }()
+	if err := ss.openInbox(); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("inbox", "peer", p, "err", err)
+		}
+		ss.end()
+		s.wg.Done()
+		return
+	}
+	// The handshake grew this goroutine's stack (the welcome, the store);
+	// an idle member's reader lives for days, on a fresh small one.
+	go ss.run(r)
+}
+
+// run reads the member's frames until the session ends, and cleans up.
+func (ss *session) run(r *bufio.Reader) {
+	defer ss.srv.wg.Done()
 	ss.read(r)
 	ss.cancel()
-	wg.Wait()
+	ss.qmu.Lock()
+	ss.qmu.Unlock()
+	ss.pmu.Lock()
+	ss.pmu.Unlock()
+	ss.wg.Wait()
 	ss.end()
 }
 
@@ -174,20 +218,22 @@ func (s *Server) announce(ss *session, online bool) {
 	defer s.mu.Unlock()
 	me := s.memberLocked(m)
 	me.Online = online
-	f := Frame{T: "presence", Members: []Member{me}}
+	b, err := AppendFrame(nil, Frame{T: "presence", Members: []Member{me}})
+	if err != nil {
+		s.log.Error("presence", "err", err)
+		return
+	}
 	for p, other := range s.sessions {
 		if p != ss.id {
-			other.offer(f)
+			other.offer(b)
 		}
 	}
 }
 
-// offer queues a frame that must not block the sender; a member too slow
-// to take it loses its session.
-func (ss *session) offer(f Frame) {
-	select {
-	case ss.out <- f:
-	default:
+// offer queues an encoded frame, shared by many sessions, that must not
+// block the sender; a member too slow to take it loses its session.
+func (ss *session) offer(b []byte) {
+	if !ss.enqueue(b) {
 		ss.srv.log.Warn("member too slow; ending its session", "peer", ss.id)
 		ss.cancel()
 	}
@@ -195,64 +241,141 @@ func (ss *session) offer(f Frame) {
 
 // send queues a frame, waiting for room.
 func (ss *session) send(f Frame) bool {
-	select {
-	case ss.out <- f:
+	b, err := AppendFrame(nil, f)
+	if err != nil {
+		ss.srv.log.Error("encode frame", "err", err)
 		return true
-	case <-ss.ctx.Done():
-		return false
+	}
+	for {
+		ss.qmu.Lock()
+		drained := ss.drained
+		ss.qmu.Unlock()
+		if ss.enqueue(b) {
+			return true
+		}
+		select {
+		case <-drained:
+		case <-ss.ctx.Done():
+			return false
+		}
 	}
 }
 
+// enqueue adds an encoded frame to the queue if it has room.
+func (ss *session) enqueue(b []byte) bool {
+	ss.qmu.Lock()
+	defer ss.qmu.Unlock()
+	if len(ss.queue) >= sessionQueue {
+		return false
+	}
+	ss.queue = append(ss.queue, b)
+	ss.startWriterLocked()
+	return true
+}
+
+// startWriterLocked starts a writer if frames wait and none runs.
+func (ss *session) startWriterLocked() {
+	if ss.writing || len(ss.queue) == 0 || ss.ctx.Err() != nil {
+		return
+	}
+	ss.writing = true
+	ss.wg.Add(1)
+	go ss.write()
+}
+
+// write sends the queued frames, a batch to one Write, until none is left.
+// Its buffer lives no longer than the burst it carries.
 func (ss *session) write() {
-	w := bufio.NewWriter(ss.str)
+	defer ss.wg.Done()
 	var buf []byte
 	for {
-		select {
-		case f := <-ss.out:
-			var err error
-			if buf, err = AppendFrame(buf[:0], f); err != nil {
-				ss.srv.log.Error("encode frame", "err", err)
-				continue
-			}
-			if _, err := w.Write(buf); err != nil {
-				ss.cancel()
-				return
-			}
-			if len(ss.out) == 0 {
-				if err := w.Flush(); err != nil {
-					ss.cancel()
-					return
-				}
-			}
-		case <-ss.ctx.Done():
+		ss.qmu.Lock()
+		batch := ss.queue
+		ss.queue = nil
+		close(ss.drained)
+		ss.drained = make(chan struct{})
+		if len(batch) == 0 {
+			ss.writing = false
+			ss.qmu.Unlock()
+			return
+		}
+		ss.qmu.Unlock()
+		buf = buf[:0]
+		for _, b := range batch {
+			buf = append(buf, b...)
+		}
+		if _, err := ss.str.Write(buf); err != nil {
+			ss.cancel()
 			return
 		}
 	}
 }
 
-// pump delivers the member's stored messages in order, at most
-// deliveryWindow ahead of its acks.
-func (ss *session) pump() {
+// openInbox starts the delivery of the member's stored messages: a pump
+// now, and again whenever the store says one may have come (and every
+// inboxPoll, see Server.poll).
+func (ss *session) openInbox() error {
 	in, err := ss.srv.st.Inbox(ss.ctx, ss.id.String())
 	if err != nil {
-		if ss.ctx.Err() == nil {
-			ss.srv.log.Error("inbox", "peer", ss.id, "err", err)
-			ss.cancel()
-		}
-		return
+		return err
 	}
 	ss.mu.Lock()
 	ss.in = in
 	ss.mu.Unlock()
+	in.OnWake(ss.kickPump)
+	ss.kickPump()
+	return nil
+}
+
+// kickPump starts a pump, or has the running one look again.
+func (ss *session) kickPump() {
+	ss.pmu.Lock()
+	defer ss.pmu.Unlock()
+	switch {
+	case ss.ctx.Err() != nil:
+	case ss.pumping:
+		ss.pumpAgain = true
+	default:
+		ss.pumping = true
+		ss.wg.Add(1)
+		go ss.pump()
+	}
+}
+
+// pump delivers the member's stored messages in order, at most
+// deliveryWindow ahead of its acks, until none is left.
+func (ss *session) pump() {
+	defer ss.wg.Done()
+	for {
+		ss.drain()
+		ss.pmu.Lock()
+		if !ss.pumpAgain || ss.ctx.Err() != nil {
+			ss.pumping = false
+			ss.pmu.Unlock()
+			return
+		}
+		ss.pumpAgain = false
+		ss.pmu.Unlock()
+	}
+}
+
+func (ss *session) drain() {
+	ss.mu.Lock()
+	in := ss.in
+	ss.mu.Unlock()
+	if in == nil { // a poll before openInbox
+		return
+	}
 	for {
 		select {
 		case ss.window <- struct{}{}:
 		case <-ss.ctx.Done():
 			return
 		}
-		d, err := in.Next(ss.ctx)
-		if err != nil {
-			if ss.ctx.Err() == nil {
+		d, ok, err := in.TryNext(ss.ctx)
+		if !ok {
+			<-ss.window
+			if err != nil && ss.ctx.Err() == nil {
 				ss.srv.log.Error("inbox", "peer", ss.id, "err", err)
 				ss.cancel()
 			}
@@ -434,13 +557,18 @@ func (ss *session) handleGroup(f Frame) {
 	reply := gf
 	reply.Ref = f.Ref
 	ss.send(reply)
+	b, err := AppendFrame(nil, gf)
+	if err != nil {
+		s.log.Error("group", "err", err)
+		return
+	}
 	// Everyone concerned learns of the change, including who was removed.
 	concerned := append(append([]string{}, g.Members...), f.Peers...)
 	s.mu.Lock()
 	for _, m := range concerned {
 		p, err := peer.Decode(m)
 		if other := s.sessions[p]; err == nil && other != nil && other != ss {
-			other.offer(gf)
+			other.offer(b)
 		}
 	}
 	s.mu.Unlock()

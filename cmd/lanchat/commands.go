@@ -42,7 +42,7 @@ func cmdPeers(args []string, out io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if !f.jsonOut {
-		fmt.Fprintln(tw, "NICK\tGROUP\tCLIENT\tADDRESS\tSTATE\tKEY")
+		fmt.Fprintln(tw, "NICK\tGROUP\tCLIENT\tADDRESS\tSTATE\tPATH\tKEY")
 	}
 	err := call(f.data, control.Request{Op: "peers"}, func(kind string, data json.RawMessage) error {
 		if f.jsonOut {
@@ -53,10 +53,23 @@ func cmdPeers(args []string, out io.Writer) error {
 			return err
 		}
 		state := "online"
-		if ct.Away {
+		switch {
+		case ct.Offline:
+			state = "offline"
+		case ct.Away:
 			state = "away"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ct.Nick, ct.Group, ct.Client, ct.Addr, state, ct.Key)
+		// lan, direct or relayed; a relay member without a connection of
+		// its own is reached through the relay's store.
+		path := ct.Path
+		if path == "" {
+			path = "relay store"
+		}
+		addr := ""
+		if ct.Addr.IsValid() {
+			addr = ct.Addr.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ct.Nick, ct.Group, ct.Client, addr, state, path, ct.Key)
 		return nil
 	})
 	tw.Flush()

@@ -252,6 +252,12 @@ func (s *Store) onNotify(m *nats.Msg) {
 		case in.wake <- struct{}{}:
 		default: // a wake-up is already pending
 		}
+		in.mu.Lock()
+		f := in.onWake
+		in.mu.Unlock()
+		if f != nil {
+			f()
+		}
 	}
 }
 
@@ -270,6 +276,18 @@ type Inbox struct {
 	delivered uint64 // the last sequence handed out
 	acked     uint64 // everything up to here is acknowledged
 	err       error  // why the session ended
+	onWake    func() // see OnWake
+}
+
+// OnWake has f called whenever a message may have been stored for the peer,
+// so that a caller of TryNext needs no goroutine of its own waiting for one.
+// f must not block: it runs on the store's notification goroutine. As with
+// Next, a caller should also look every so often on its own (a wake-up can
+// be lost in a cluster).
+func (in *Inbox) OnWake(f func()) {
+	in.mu.Lock()
+	in.onWake = f
+	in.mu.Unlock()
 }
 
 // Inbox starts a delivery session for peer, which must be a member. It starts from the
@@ -310,33 +328,13 @@ func (in *Inbox) Next(ctx context.Context) (Delivery, error) {
 	timer := time.NewTimer(inboxPollInterval)
 	defer timer.Stop()
 	for {
-		if err := in.ended(); err != nil {
-			return Delivery{}, fmt.Errorf("store: inbox next: %w", err)
-		}
 		select { // a wake-up from now on means "look again"
 		case <-in.wake:
 		default:
 		}
-		in.mu.Lock()
-		from := in.next
-		in.mu.Unlock()
-		raw, err := in.s.inbox.GetMsg(ctx, from, jetstream.WithGetMsgSubject(in.subj))
-		switch {
-		case err == nil:
-			in.mu.Lock()
-			in.next, in.delivered = raw.Sequence+1, raw.Sequence
-			in.mu.Unlock()
-			d, err := decodeDelivery(raw)
-			if err != nil { // not written by Enqueue: skip it, a later Ack removes it
-				in.s.log.Warn("undecodable inbox message skipped", "peer", in.peer, "err", err)
-				continue
-			}
-			return d, nil
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			return Delivery{}, fmt.Errorf("store: inbox next: %w", err)
+		d, ok, err := in.tryNext(ctx)
+		if err != nil || ok {
+			return d, err
 		}
 		// Nothing stored. Wait for Enqueue's wake-up; the timer is the safety net for a
 		// wake-up lost in a cluster (a relay that died between storing and notifying).
@@ -353,6 +351,44 @@ func (in *Inbox) Next(ctx context.Context) (Delivery, error) {
 		case <-in.done:
 		case <-ctx.Done():
 			return Delivery{}, fmt.Errorf("store: inbox next: %w", ctx.Err())
+		}
+	}
+}
+
+// TryNext is Next without the wait: ok is false when nothing is stored.
+func (in *Inbox) TryNext(ctx context.Context) (d Delivery, ok bool, err error) {
+	in.nextMu.Lock()
+	defer in.nextMu.Unlock()
+	return in.tryNext(ctx)
+}
+
+func (in *Inbox) tryNext(ctx context.Context) (Delivery, bool, error) {
+	for {
+		if err := in.ended(); err != nil {
+			return Delivery{}, false, fmt.Errorf("store: inbox next: %w", err)
+		}
+		in.mu.Lock()
+		from := in.next
+		in.mu.Unlock()
+		raw, err := in.s.inbox.GetMsg(ctx, from, jetstream.WithGetMsgSubject(in.subj))
+		switch {
+		case err == nil:
+			in.mu.Lock()
+			in.next, in.delivered = raw.Sequence+1, raw.Sequence
+			in.mu.Unlock()
+			d, err := decodeDelivery(raw)
+			if err != nil { // not written by Enqueue: skip it, a later Ack removes it
+				in.s.log.Warn("undecodable inbox message skipped", "peer", in.peer, "err", err)
+				continue
+			}
+			return d, true, nil
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return Delivery{}, false, nil
+		default:
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return Delivery{}, false, fmt.Errorf("store: inbox next: %w", err)
 		}
 	}
 }

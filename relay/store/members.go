@@ -81,12 +81,25 @@ func (s *Store) CreateInvite(ctx context.Context, ttl time.Duration, note string
 	if _, err := s.invites.Create(ctx, key, b); err != nil {
 		return "", fmt.Errorf("store: create invite: %w", err)
 	}
-	if err := s.sweepInvites(ctx); err != nil {
-		s.log.Warn("sweeping expired invites failed", "err", err)
+	// A sweep reads every invite: once in a while, not per invite (an
+	// admin enrolling thousands would wait quadratically).
+	s.mu.Lock()
+	sweep := now.Sub(s.swept) >= inviteSweepInterval
+	if sweep {
+		s.swept = now
+	}
+	s.mu.Unlock()
+	if sweep {
+		if err := s.sweepInvites(ctx); err != nil {
+			s.log.Warn("sweeping expired invites failed", "err", err)
+		}
 	}
 	s.log.Info("invite created", "invite", key[:16], "expires", now.Add(ttl).UTC(), "note", note)
 	return secret, nil
 }
+
+// inviteSweepInterval is how often CreateInvite deletes expired invites.
+const inviteSweepInterval = 10 * time.Minute
 
 // Invites lists the stored invites, used or not, oldest first.
 func (s *Store) Invites(ctx context.Context) ([]Invite, error) {

@@ -132,6 +132,7 @@ type Store struct {
 	mu       sync.Mutex
 	sessions map[string]*Inbox // the active inbox session per peer
 	closed   bool
+	swept    time.Time // when expired invites were last swept
 
 	done      chan struct{}
 	wg        sync.WaitGroup
