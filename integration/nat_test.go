@@ -81,4 +81,34 @@ func TestAcrossNATs(t *testing.T) {
 		}
 	}
 	wantHistory(t, nodes["carol"], "alice", peer.Outgoing, "carol 穿过 NAT 到 alice", peer.Delivered)
+
+	// The relay goes down. alice still reaches carol on their own
+	// connection; her message to bob waits, and goes when the relay is
+	// back: the conversation continues with nothing lost or doubled.
+	relayData := relayNode.Data
+	relayNode.Kill()
+	if out, err := nodes["alice"].CLI("send", "carol", "relay 停了"); err != nil || out != "delivered to carol\n" {
+		t.Errorf("alice → carol without the relay: %v, printed %q", err, out)
+	}
+	toBob := make(chan string, 1)
+	go func() {
+		out, err := nodes["alice"].CLI("send", "bob", "relay 回来了吗")
+		toBob <- fmt.Sprint(out, err)
+	}()
+	time.Sleep(time.Second)
+	lantest.StartRelay(t, hr, relayData)
+	if got := <-toBob; got != "stored to bob\n<nil>" && got != "delivered to bob\n<nil>" {
+		t.Errorf("alice → bob across the relay's restart: %q", got)
+	}
+	// bob notices the restart at his next ping (relay.pingEvery) at worst.
+	eventually(t, 40*time.Second, func() (bool, string) {
+		return countText(history(t, nodes["bob"], "alice", 0), "relay 回来了吗") > 0, "bob has not got alice's message"
+	})
+	waitHistory(t, nodes["carol"], "alice", "relay 停了")
+	time.Sleep(time.Second)
+	for _, c := range []struct{ nd, from, text string }{{"bob", "alice", "relay 回来了吗"}, {"carol", "alice", "relay 停了"}} {
+		if k := countText(history(t, nodes[c.nd], c.from, 0), c.text); k != 1 {
+			t.Errorf("%s has %q %d times, want once", c.nd, c.text, k)
+		}
+	}
 }

@@ -263,6 +263,12 @@ const (
 	maxBackoff = 30 * time.Second
 	// stableAfter is how long a session must last for the backoff to reset.
 	stableAfter = 30 * time.Second
+	// pingEvery is how often an idle session pings the relay. A relay that
+	// restarted answers a QUIC packet with a reset, and one that vanished
+	// does not answer: either way the session ends within about
+	// 2×pingEvery, not at the transport's idle timeout, and the member
+	// reconnects.
+	pingEvery = 10 * time.Second
 )
 
 // Run keeps the connection to the relay until ctx ends. Pending sends fail
@@ -540,6 +546,7 @@ func (c *Client) session(ctx context.Context, info peer.AddrInfo) error {
 func (s *clientSession) read(r *bufio.Reader) error {
 	c := s.c
 	for {
+		s.str.SetReadDeadline(time.Now().Add(2*pingEvery + handshakeTimeout))
 		f, err := ReadFrame(r)
 		if err != nil {
 			return fmt.Errorf("relay session: %w", err)
@@ -631,11 +638,17 @@ func (s *clientSession) write() error {
 		_, err = w.Write(buf)
 		return err
 	}
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
 	for {
 		select {
 		case <-s.notify:
 		case f := <-s.ctrl:
 			if err := put(f); err != nil {
+				return err
+			}
+		case <-ping.C:
+			if err := put(Frame{T: "ping"}); err != nil {
 				return err
 			}
 		case <-s.ctx.Done():

@@ -27,12 +27,14 @@
 //	    {"t":"send","id":"…","to":"<peer ID>","body":{…}}       or "group":"<id>" instead of "to"
 //	    {"t":"ack","seq":N}                                       every delivery up to N is stored
 //	    {"t":"group","ref":"…","op":"create|add|remove|list","group":"…","name":"…","peers":[…]}
+//	    {"t":"ping"}                                              every few seconds; the relay answers pong
 //	  relay → client
 //	    {"t":"welcome","epoch":"…","members":[…],"groups":[…],"stun":[3478,3479]}
 //	    {"t":"presence","members":[…]}                           members whose state changed
 //	    {"t":"stored","id":"…"}                                  the send is durable on the relay
 //	    {"t":"deliver","seq":N,"env":{…}}                         in stored order; ack when kept
 //	    {"t":"group","ref":"…","groups":[…]}                     answer to a group request
+//	    {"t":"pong"}
 //	    {"t":"error","id":"…","ref":"…","code":"…","error":"…"} a send or request failed
 //
 // The relay sets every envelope's sender from the authenticated connection;

@@ -407,6 +407,8 @@ func (ss *session) read(r *bufio.Reader) {
 				return
 			}
 			ss.handleSend(f)
+		case "ping":
+			ss.send(Frame{T: "pong"})
 		case "ack":
 			if err := ss.handleAck(f.Seq); err != nil {
 				ss.srv.log.Error("ack", "peer", ss.id, "err", err)
