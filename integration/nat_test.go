@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,6 +82,25 @@ func TestAcrossNATs(t *testing.T) {
 		}
 	}
 	wantHistory(t, nodes["carol"], "alice", peer.Outgoing, "carol 穿过 NAT 到 alice", peer.Delivered)
+
+	// A 50 MiB file on each kind of path: alice → carol direct, alice →
+	// bob through the relay.
+	src := filepath.Join(t.TempDir(), "季度报告.bin")
+	sum := writeRandom(t, src, 50<<20)
+	for _, to := range []string{"carol", "bob"} {
+		from, nd := nodes["alice"], nodes[to]
+		offer := offerFiles(t, from, nd, record(t, nd), "文件给 "+to, src)
+		dest := t.TempDir()
+		start := time.Now()
+		ts, err := acceptJSON(nd, offer.ID, dest)
+		if err != nil || len(ts) != 1 || ts[0].State != peer.TransferDone {
+			t.Fatalf("%s accepts alice's file: %v, %+v", to, err, ts)
+		}
+		if got := hashFile(t, filepath.Join(dest, "季度报告.bin")); got != sum {
+			t.Errorf("%s's copy differs from alice's file", to)
+		}
+		t.Logf("50 MiB alice → %s (%s): %v", to, contact(t, from, to).Path, time.Since(start).Round(time.Millisecond))
+	}
 
 	// The relay goes down. alice still reaches carol on their own
 	// connection; her message to bob waits, and goes when the relay is

@@ -25,6 +25,8 @@ const (
 	offerMaxAge      = 24 * time.Hour
 	maxOffers        = 1024 // received offers kept for Accept; the oldest go first
 	maxDoneTransfers = 256  // finished transfers kept for Transfers
+	// memberRetries is how often a relay member's cut transfer resumes.
+	memberRetries = 5
 )
 
 // ErrUnknownOffer means Accept or Decline got an ID that is no offer.
@@ -42,6 +44,7 @@ type offerRef struct {
 	utf8    bool // the offer had UTF8OPT: ask for UTF-8 names back
 	cs      ipmsg.Charset
 	arrived time.Time
+	member  bool // a relay member's: fetched over libp2p, resumed if cut
 }
 
 // files holds the transfer side of a node.
@@ -72,7 +75,7 @@ func (n *Node) newFiles() *files {
 		OnUpload: n.onUpload,
 		MaxAge:   offerMaxAge,
 	})
-	cc := transfer.ClientConfig{Logger: n.log.With("part", "files")}
+	cc := transfer.ClientConfig{Logger: n.log.With("part", "files"), Dial: n.dialMember}
 	if a, err := netip.ParseAddr(n.cfg.Listen); err == nil && !a.IsUnspecified() {
 		cc.LocalAddr = a // IP Messenger serves only the address it offered to
 	}
@@ -124,17 +127,23 @@ func (n *Node) onOffer(p ipmsg.Packet, from netip.AddrPort, peer discovery.Peer,
 		n.log.Info("unreadable attachment list", "from", from, "err", err)
 		return nil
 	}
-	ref := &offerRef{id: id, from: from, no: p.No, noRaw: bytes.Clone(p.NoRaw), peer: peer, files: list, utf8: utf8, cs: cs, arrived: time.Now()}
+	return n.keepOffer(&offerRef{id: id, from: from, no: p.No, noRaw: bytes.Clone(p.NoRaw), peer: peer, files: list,
+		utf8: utf8, cs: cs, arrived: time.Now()})
+}
+
+// keepOffer remembers a received offer until it is accepted, declined or
+// pushed out by newer ones, and returns its files for the message.
+func (n *Node) keepOffer(ref *offerRef) []File {
 	f := n.files
 	f.mu.Lock()
-	f.offers[id] = ref
-	f.order = append(f.order, id)
+	f.offers[ref.id] = ref
+	f.order = append(f.order, ref.id)
 	if len(f.order) > maxOffers {
 		delete(f.offers, f.order[0])
 		f.order = f.order[1:]
 	}
 	f.mu.Unlock()
-	return publicFiles(list)
+	return publicFiles(ref.files)
 }
 
 // autoAccept reports whether offers from p are accepted without asking.
@@ -210,11 +219,22 @@ func (n *Node) fetch(ctx context.Context, ref *offerRef, file ipmsg.File, dir st
 	if ref.utf8 {
 		hdr.Command = ipmsg.UTF8Opt
 	}
-	path, err := n.files.cli.Fetch(ctx, transfer.Request{
+	req := transfer.Request{
 		From: ref.from, Header: hdr, Offer: ref.no, File: file, Charset: ref.cs, DestDir: dir,
 		Resume:   ref.peer.Client == ipmsg.ClientLanchat,
 		Progress: func(p transfer.Progress) { n.progress(x, p) },
-	})
+	}
+	path, err := n.files.cli.Fetch(ctx, req)
+	// A member's stream breaks when a relay restarts, a circuit ends, or a
+	// transfer moves to a new direct connection: resume it, a few times.
+	for try := 1; err != nil && ref.member && ctx.Err() == nil && try <= memberRetries; try++ {
+		n.log.Info("file transfer cut; resuming", "file", file.Name, "try", try, "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
+		path, err = n.files.cli.Fetch(ctx, req)
+	}
 	n.update(x, func(t *Transfer) {
 		t.Path = path
 		switch {
@@ -293,6 +313,9 @@ func (n *Node) onUpload(u transfer.Upload) {
 }
 
 func (n *Node) contactByIP(a netip.Addr) (discovery.Peer, bool) {
+	if m, ok := n.memberByStandIn(a); ok {
+		return discovery.Peer{Key: memberContact(m).Key, Nick: m.Nick}, true
+	}
 	for _, p := range n.disc.Roster().List() {
 		if p.Addr.Addr() == a {
 			return p, true

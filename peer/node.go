@@ -265,7 +265,8 @@ func (n *Node) Run(ctx context.Context) error {
 	var relayWG sync.WaitGroup
 	n.relay.mu.Lock()
 	n.relay.run = func(c *relay.Client) {
-		relayWG.Add(1)
+		relayWG.Add(2)
+		go func() { defer relayWG.Done(); n.files.srv.Serve(ctx, n.memberFiles(c)) }()
 		go func() {
 			defer relayWG.Done()
 			if err := c.Run(ctx); err != nil {

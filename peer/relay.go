@@ -291,13 +291,21 @@ const relaySendTimeout = 30 * time.Second
 // takes it and the result is Stored (Delivered follows as a StatusEvent),
 // or Failed with the reason.
 func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt SendOptions) (chan Message, error) {
-	if len(opt.Files) > 0 {
-		return nil, fmt.Errorf("%s is not on this LAN: files go to LAN contacts only", t.nick)
-	}
 	c := n.relayClient()
 	no := n.nos.Next()
 	m := Message{ID: "o" + strconv.FormatUint(no, 10), Peer: t.key, Nick: t.nick, Dir: Outgoing, Text: text,
 		Time: time.Now(), Status: Sending, PacketNo: no, Via: ViaRelay}
+	body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick}
+	if len(opt.Files) > 0 {
+		if t.group != "" {
+			return nil, fmt.Errorf("files go to one person at a time, not to a relay group")
+		}
+		var err error
+		if body.Files, m.Files, err = n.shareWithMember(no, t.to, opt.Files); err != nil {
+			return nil, err
+		}
+		body.Offer = no
+	}
 	n.record(m)
 	res := make(chan Message, 1)
 	prev, done := n.relay.queue(t.key)
@@ -320,7 +328,6 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 		case <-prev:
 		case <-ctx.Done():
 		}
-		body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick}
 		m.Status = Stored
 		var err error
 		if t.to != "" && n.memberOnline(c, t.to) {
@@ -335,6 +342,7 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 		}
 		if err != nil {
 			m.Status, m.Error = Failed, err.Error()
+			n.files.srv.Cancel(no) // the member never heard of the offer
 		}
 		n.hist.update(m.Peer, m.ID, m.Status, m.Error)
 		n.bus.publish(StatusEvent{ID: m.ID, Peer: m.Peer, Status: m.Status, Error: m.Error})
@@ -380,6 +388,8 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 			Status: Received, Via: ViaRelay}
 		if env.Group != "" {
 			m.Peer, m.From = GroupPrefix+env.Group, sender
+		} else if b.Files != "" {
+			m.Files = n.onMemberOffer(m.ID, env.From, sender, b)
 		}
 		n.count(func(s *Stats) { s.Received++ })
 		n.record(m)

@@ -11,16 +11,27 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/lanchat/lanchat/relay/natcheck"
 )
 
-// ProtoDirect carries messages between two members without the relay's
-// store: one stream per message, over a direct connection if there is one,
+// Member-to-member protocols, over a direct connection if there is one,
 // else over a circuit through the relay (see the package doc).
-const ProtoDirect = "/lanchat/direct/1.0.0"
+const (
+	// ProtoDirect carries messages without the relay's store: one stream
+	// per message.
+	ProtoDirect = "/lanchat/direct/1.0.0"
+	// ProtoFile carries file transfers: one stream per request, in the
+	// IPMsg file-transfer protocol that lanchat speaks on the LAN (a
+	// GETFILEDATA or GETDIRFILES request, then the bytes).
+	ProtoFile = "/lanchat/file/1.0.0"
+)
+
+// Stream is a member-to-member stream.
+type Stream = network.Stream
 
 // Paths between two members, as Client.Path reports them.
 const (
@@ -71,7 +82,7 @@ func (c *Client) SendDirect(ctx context.Context, member, id string, body any) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, directTimeout)
 	defer cancel()
-	str, err := c.openDirect(ctx, to)
+	str, err := c.OpenStream(ctx, to.String(), ProtoDirect)
 	if err != nil {
 		return err
 	}
@@ -94,9 +105,14 @@ func (c *Client) SendDirect(ctx context.Context, member, id string, body any) er
 	return nil
 }
 
-// openDirect opens a ProtoDirect stream to a member, through the relay if
-// nothing better exists.
-func (c *Client) openDirect(ctx context.Context, to peer.ID) (network.Stream, error) {
+// OpenStream opens a stream of a member-to-member protocol, over the best
+// connection to the member: a direct one if it exists, else a circuit
+// through the relay, made if need be.
+func (c *Client) OpenStream(ctx context.Context, member, proto string) (Stream, error) {
+	to, err := peer.Decode(member)
+	if err != nil {
+		return nil, fmt.Errorf("relay: member %q: %w", member, err)
+	}
 	c.mu.Lock()
 	info := c.info
 	_, known := c.members[to.String()]
@@ -119,11 +135,27 @@ func (c *Client) openDirect(ctx context.Context, to peer.ID) (network.Stream, er
 	}
 	// The relay lifts circuit limits for members, but a relay that did not
 	// would mark the connection limited; a message is small enough for it.
-	str, err := c.host.NewStream(network.WithAllowLimitedConn(ctx, "lanchat message"), to, ProtoDirect)
+	str, err := c.host.NewStream(network.WithAllowLimitedConn(ctx, "lanchat"), to, protocol.ID(proto))
 	if err != nil {
-		return nil, fmt.Errorf("direct stream to %s: %w", to, err)
+		return nil, fmt.Errorf("%s stream to %s: %w", proto, to, err)
 	}
 	return str, nil
+}
+
+// Handle serves a member-to-member protocol: h gets the streams of the
+// relay's members (others are reset) with the member's peer ID.
+func (c *Client) Handle(proto string, h func(member string, str Stream)) {
+	c.host.SetStreamHandler(protocol.ID(proto), func(str network.Stream) {
+		from := str.Conn().RemotePeer().String()
+		c.mu.Lock()
+		_, known := c.members[from]
+		c.mu.Unlock()
+		if !known {
+			str.Reset()
+			return
+		}
+		h(from, str)
+	})
 }
 
 // handleDirect keeps a message a member sent directly, then says so.

@@ -49,6 +49,10 @@
 //	/lanchat/direct/1.0.0   one stream per message, member to member:
 //	  sender:    {"t":"send","id":"…","body":{…}}
 //	  recipient: {"t":"stored","id":"…"} once it kept the message, or an error frame
+//	/lanchat/file/1.0.0     one stream per file request, no frames: IPMsg's file
+//	                        transfer as on the LAN's TCP port (a GETFILEDATA or
+//	                        GETDIRFILES request line, then the bytes); the offer
+//	                        rides in a message body's "offer" and "files"
 //
 // The sender opens it over a direct connection if one exists, else over a
 // circuit through the relay ("/p2p/<relay>/p2p-circuit"); each member keeps

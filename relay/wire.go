@@ -102,6 +102,10 @@ type Envelope struct {
 type MessageBody struct {
 	Text string `json:"text"`
 	Nick string `json:"nick,omitempty"` // the sender's nickname when it sent
+	// Offer and Files attach files: the offer's number and its list in
+	// IPMsg's file-list format (UTF-8), fetched over ProtoFile.
+	Offer uint64 `json:"offer,omitempty"`
+	Files string `json:"files,omitempty"`
 }
 
 // ReceiptBody tells a sender that its message reached the recipient.

@@ -21,6 +21,10 @@ type ClientConfig struct {
 	LocalAddr netip.Addr
 	// DialTimeout bounds connecting. Default 10 s.
 	DialTimeout time.Duration
+	// Dial, if set, connects to a sender instead of TCP: for senders
+	// reached some other way (lanchat's relay members), it returns a
+	// connection to the address a Request names, or ok false for TCP.
+	Dial func(ctx context.Context, to netip.AddrPort) (c net.Conn, ok bool, err error)
 	// IdleTimeout drops a sender that sends nothing for this long.
 	// Default 60 s.
 	IdleTimeout time.Duration
@@ -138,11 +142,7 @@ func (c *Client) Fetch(ctx context.Context, r Request) (path string, err error) 
 
 // connect dials the sender and writes the request.
 func (c *Client) connect(ctx context.Context, r Request, req ipmsg.FileRequest) (net.Conn, error) {
-	d := net.Dialer{Timeout: c.cfg.DialTimeout}
-	if c.cfg.LocalAddr.IsValid() {
-		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.cfg.LocalAddr, 0))
-	}
-	conn, err := d.DialContext(ctx, "tcp", r.From.String())
+	conn, err := c.dial(ctx, r.From)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +154,21 @@ func (c *Client) connect(ctx context.Context, r Request, req ipmsg.FileRequest) 
 	c.cfg.Logger.Debug("file request sent", "to", r.From, "offer", r.Offer, "id", r.File.ID,
 		"folder", req.Dir, "offset", req.Offset)
 	return conn, nil
+}
+
+func (c *Client) dial(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
+	if c.cfg.Dial != nil {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+		defer cancel()
+		if conn, ok, err := c.cfg.Dial(ctx, to); ok {
+			return conn, err
+		}
+	}
+	d := net.Dialer{Timeout: c.cfg.DialTimeout}
+	if c.cfg.LocalAddr.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.cfg.LocalAddr, 0))
+	}
+	return d.DialContext(ctx, "tcp", to.String())
 }
 
 // requestPacket is h with the mode of req (h's options kept) and req's
