@@ -240,33 +240,11 @@ func (p *xferPair) accept(tb testing.TB, src, dest string) (string, time.Duratio
 	return got, d
 }
 
-// xferListen opens a TCP listener on to's address inside its namespace.
-func xferListen(to *netns.Host) (*net.TCPListener, error) {
-	var ln *net.TCPListener
-	err := to.Do(func() error {
-		l, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(to.Addr, 0)))
-		ln = l
-		return err
-	})
-	return ln, err
-}
-
-// xferDial connects from inside from's namespace.
-func xferDial(from *netns.Host, to netip.AddrPort) (*net.TCPConn, error) {
-	var c *net.TCPConn
-	err := from.Do(func() error {
-		conn, err := net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(to))
-		c = conn
-		return err
-	})
-	return c, err
-}
-
 // xferPipe runs one TCP connection from from's namespace to to's: recv
 // serves the accepted side, send the dialled one. It returns the time from
 // the start of send to the end of both.
 func xferPipe(from, to *netns.Host, send, recv func(*net.TCPConn) error) (time.Duration, error) {
-	ln, err := xferListen(to)
+	ln, err := to.ListenTCP(0)
 	if err != nil {
 		return 0, err
 	}
@@ -282,7 +260,7 @@ func xferPipe(from, to *netns.Host, send, recv func(*net.TCPConn) error) (time.D
 		done <- recv(c)
 	}()
 	start := time.Now()
-	c, err := xferDial(from, ln.Addr().(*net.TCPAddr).AddrPort())
+	c, err := from.DialTCP(ln.Addr().(*net.TCPAddr).AddrPort())
 	if err != nil {
 		return 0, err
 	}

@@ -395,7 +395,7 @@ func rxBytes(t *testing.T, h *netns.Host) int64 {
 
 // offerFiles sends text with paths attached from one node to the other and
 // returns the offer as the receiver shows it.
-func offerFiles(t *testing.T, from, to *lantest.Node, ev *recorder, text string, paths ...string) peer.Message {
+func offerFiles(t testing.TB, from, to *lantest.Node, ev *recorder, text string, paths ...string) peer.Message {
 	t.Helper()
 	var args []string
 	for _, p := range paths {

@@ -297,7 +297,7 @@ type recorder struct {
 }
 
 // record starts the node's event stream; it ends at cleanup.
-func record(t *testing.T, nd *lantest.Node) *recorder {
+func record(t testing.TB, nd *lantest.Node) *recorder {
 	t.Helper()
 	r := &recorder{node: nd}
 	ch := nd.Events()
@@ -379,7 +379,7 @@ func (r *recorder) notices() []string {
 
 // eventually polls cond until it reports done, or fails the test with what
 // cond last saw.
-func eventually(t *testing.T, timeout time.Duration, cond func() (done bool, seen string)) {
+func eventually(t testing.TB, timeout time.Duration, cond func() (done bool, seen string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -412,7 +412,7 @@ func sendOK(t *testing.T, nd *lantest.Node, to []string, text string) {
 }
 
 // history returns the last limit messages (0: all) of nd's conversation with who.
-func history(t *testing.T, nd *lantest.Node, who string, limit int) []peer.Message {
+func history(t testing.TB, nd *lantest.Node, who string, limit int) []peer.Message {
 	t.Helper()
 	out, err := nd.CLI("history", "--json", "-n", fmt.Sprint(limit), who)
 	if err != nil {
@@ -446,7 +446,7 @@ func wantHistory(t *testing.T, nd *lantest.Node, who string, dir peer.Direction,
 	}
 }
 
-func status(t *testing.T, nd *lantest.Node) peer.Self {
+func status(t testing.TB, nd *lantest.Node) peer.Self {
 	t.Helper()
 	out, err := nd.CLI("status", "--json")
 	if err != nil {
@@ -460,7 +460,7 @@ func status(t *testing.T, nd *lantest.Node) peer.Self {
 }
 
 // contact returns the contact nd lists as nick.
-func contact(t *testing.T, nd *lantest.Node, nick string) peer.Contact {
+func contact(t testing.TB, nd *lantest.Node, nick string) peer.Contact {
 	t.Helper()
 	cs := nd.Peers()
 	for _, c := range cs {

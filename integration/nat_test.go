@@ -24,32 +24,17 @@ import (
 func TestAcrossNATs(t *testing.T) {
 	netns.RequireNftables(t)
 	t.Parallel()
-	n := netns.New(t)
-	wan := n.Segment(netip.MustParsePrefix("11.203.0.0/24"))
-	hr := wan.AddHost("relay")
-	relayNode := lantest.StartRelay(t, hr, "")
-	kinds := []netns.NATKind{netns.NATCone, netns.NATSymmetric, netns.NATCone, netns.NATSymmetric}
-	var hosts []*netns.Host
-	for i, kind := range kinds {
-		lan := n.Segment(netip.MustParsePrefix(fmt.Sprintf("10.85.%d.0/24", i+1)))
-		n.NAT(fmt.Sprintf("nat%d", i+1), lan, wan, kind)
-		hosts = append(hosts, lan.AddHost(fmt.Sprintf("h%d", i+1)))
-	}
-	rn := &relayNet{relay: relayNode}
-	names := []string{"alice", "bob", "carol", "dave"}
-	nodes := map[string]*lantest.Node{}
-	for i, name := range names {
-		nodes[name] = rn.member(t, hosts[i], name)
-	}
+	nn := startNATNet(t, "11.203.0.0/24", "10.85", []natMember{
+		{"alice", netns.NATCone}, {"bob", netns.NATSymmetric}, {"carol", netns.NATCone}, {"dave", netns.NATSymmetric}})
+	hr, relayNode, nodes := nn.relayHost, nn.relay, nn.nodes
 	wantNAT := map[string]string{"alice": "endpoint-independent", "bob": "symmetric", "carol": "endpoint-independent", "dave": "symmetric"}
-	for i, name := range names {
-		nd := nodes[name]
+	for name, nd := range nodes {
 		eventually(t, 10*time.Second, func() (bool, string) {
 			st := status(t, nd).Relay
 			return st.NAT == wantNAT[name], fmt.Sprintf("%s's NAT: %+v, want %s", name, st, wantNAT[name])
 		})
-		if st := status(t, nd).Relay; netip.MustParseAddrPort(st.Public).Addr() != hosts[i].Public() {
-			t.Errorf("%s's public address %s, want her NAT's %s", name, st.Public, hosts[i].Public())
+		if st := status(t, nd).Relay; netip.MustParseAddrPort(st.Public).Addr() != nn.hosts[name].Public() {
+			t.Errorf("%s's public address %s, want her NAT's %s", name, st.Public, nn.hosts[name].Public())
 		}
 	}
 
@@ -131,4 +116,37 @@ func TestAcrossNATs(t *testing.T) {
 			t.Errorf("%s has %q %d times, want once", c.nd, c.text, k)
 		}
 	}
+}
+
+// natNet is a relay on a public-looking WAN and members, each on its own
+// private LAN behind its own NAT router.
+type natNet struct {
+	wan       *netns.Segment
+	relayHost *netns.Host
+	relay     *lantest.Node
+	hosts     map[string]*netns.Host
+	nodes     map[string]*lantest.Node
+}
+
+type natMember struct {
+	name string
+	kind netns.NATKind
+}
+
+// startNATNet builds the network (wan a prefix such as 11.203.0.0/24, the
+// LANs lan.1.0/24, lan.2.0/24, …) and starts the relay and the members.
+func startNATNet(tb testing.TB, wan, lan string, members []natMember) *natNet {
+	tb.Helper()
+	n := netns.New(tb)
+	nn := &natNet{wan: n.Segment(netip.MustParsePrefix(wan)), hosts: map[string]*netns.Host{}, nodes: map[string]*lantest.Node{}}
+	nn.relayHost = nn.wan.AddHost("relay")
+	nn.relay = lantest.StartRelay(tb, nn.relayHost, "")
+	rn := &relayNet{relay: nn.relay}
+	for i, m := range members {
+		seg := n.Segment(netip.MustParsePrefix(fmt.Sprintf("%s.%d.0/24", lan, i+1)))
+		n.NAT(fmt.Sprintf("nat%d", i+1), seg, nn.wan, m.kind)
+		nn.hosts[m.name] = seg.AddHost(fmt.Sprintf("h%d", i+1))
+		nn.nodes[m.name] = rn.member(tb, nn.hosts[m.name], m.name)
+	}
+	return nn
 }

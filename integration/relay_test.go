@@ -35,7 +35,7 @@ func newRelayNet(t *testing.T, prefix string) *relayNet {
 }
 
 // member starts a node on h and makes it a member with a fresh invite.
-func (rn *relayNet) member(t *testing.T, h *netns.Host, user string) *lantest.Node {
+func (rn *relayNet) member(t testing.TB, h *netns.Host, user string) *lantest.Node {
 	t.Helper()
 	nd := lantest.StartAs(t, h, user, user)
 	if out, err := nd.CLI("join", rn.relay.Invite()); err != nil {
@@ -46,7 +46,7 @@ func (rn *relayNet) member(t *testing.T, h *netns.Host, user string) *lantest.No
 }
 
 // waitRelay waits until nd is connected to its relay.
-func waitRelay(t *testing.T, nd *lantest.Node) {
+func waitRelay(t testing.TB, nd *lantest.Node) {
 	t.Helper()
 	eventually(t, 15*time.Second, func() (bool, string) {
 		st := status(t, nd)
@@ -56,7 +56,7 @@ func waitRelay(t *testing.T, nd *lantest.Node) {
 
 // waitContact waits until nd lists nick reached through the relay, online
 // or not as wanted.
-func waitContact(t *testing.T, nd *lantest.Node, nick string, online bool) peer.Contact {
+func waitContact(t testing.TB, nd *lantest.Node, nick string, online bool) peer.Contact {
 	t.Helper()
 	var found peer.Contact
 	eventually(t, 10*time.Second, func() (bool, string) {
@@ -124,7 +124,7 @@ func TestRelayOfflineDelivery(t *testing.T) {
 
 // waitHistory waits until text is in nd's conversation with who: the
 // message may arrive before an event stream could be started.
-func waitHistory(t *testing.T, nd *lantest.Node, who, text string) {
+func waitHistory(t testing.TB, nd *lantest.Node, who, text string) {
 	t.Helper()
 	eventually(t, 15*time.Second, func() (bool, string) {
 		return countText(history(t, nd, who, 0), text) > 0, fmt.Sprintf("%s has no %q from %s", nd.Name, text, who)

@@ -2,6 +2,7 @@ package netns
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 )
 
@@ -12,6 +13,27 @@ type Host struct {
 	Prefix netip.Prefix // the segment's prefix, not Addr with a length
 
 	seg *Segment
+}
+
+// ListenTCP opens a TCP listener on the host's address (port 0: any free
+// one) inside its namespace; the socket stays there.
+func (h *Host) ListenTCP(port uint16) (*net.TCPListener, error) {
+	var ln *net.TCPListener
+	err := h.Do(func() (err error) {
+		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.Addr, port)))
+		return err
+	})
+	return ln, err
+}
+
+// DialTCP connects to to from inside the host's namespace.
+func (h *Host) DialTCP(to netip.AddrPort) (*net.TCPConn, error) {
+	var c *net.TCPConn
+	err := h.Do(func() (err error) {
+		c, err = net.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(to))
+		return err
+	})
+	return c, err
 }
 
 // Broadcast is the directed broadcast address of the host's segment.
