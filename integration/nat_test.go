@@ -69,22 +69,22 @@ func TestAcrossNATs(t *testing.T) {
 	wantHistory(t, nodes["carol"], "alice", peer.Outgoing, "carol 穿过 NAT 到 alice", peer.Delivered)
 
 	// A 50 MiB file on each kind of path: alice → carol direct, alice →
-	// bob through the relay.
+	// bob and dave → bob through the relay.
 	src := filepath.Join(t.TempDir(), "季度报告.bin")
 	sum := writeRandom(t, src, 50<<20)
-	for _, to := range []string{"carol", "bob"} {
-		from, nd := nodes["alice"], nodes[to]
-		offer := offerFiles(t, from, nd, record(t, nd), "文件给 "+to, src)
+	for _, p := range []struct{ from, to string }{{"alice", "carol"}, {"alice", "bob"}, {"dave", "bob"}} {
+		from, nd, to := nodes[p.from], nodes[p.to], p.to
+		offer := offerFiles(t, from, nd, record(t, nd), p.from+" 的文件给 "+to, src)
 		dest := t.TempDir()
 		start := time.Now()
 		ts, err := acceptJSON(nd, offer.ID, dest)
 		if err != nil || len(ts) != 1 || ts[0].State != peer.TransferDone {
-			t.Fatalf("%s accepts alice's file: %v, %+v", to, err, ts)
+			t.Fatalf("%s accepts %s's file: %v, %+v", to, p.from, err, ts)
 		}
 		if got := hashFile(t, filepath.Join(dest, "季度报告.bin")); got != sum {
-			t.Errorf("%s's copy differs from alice's file", to)
+			t.Errorf("%s's copy differs from %s's file", to, p.from)
 		}
-		t.Logf("50 MiB alice → %s (%s): %v", to, contact(t, from, to).Path, time.Since(start).Round(time.Millisecond))
+		t.Logf("50 MiB %s → %s (%s): %v", p.from, to, contact(t, from, to).Path, time.Since(start).Round(time.Millisecond))
 	}
 
 	// The relay goes down. alice still reaches carol on their own
