@@ -76,13 +76,9 @@ func (c *Client) SendDirect(ctx context.Context, member, id string, body any) er
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	to, err := peer.Decode(member)
-	if err != nil {
-		return fmt.Errorf("relay: member %q: %w", member, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, directTimeout)
 	defer cancel()
-	str, err := c.OpenStream(ctx, to.String(), ProtoDirect)
+	str, err := c.OpenStream(ctx, member, ProtoDirect)
 	if err != nil {
 		return err
 	}

@@ -414,7 +414,9 @@ func idleRelay(b *testing.B, dir string, keys []crypto.PrivKey, session bool) (p
 		})
 	}()
 	start := time.Now()
-	err = parallel(32, len(keys), func(i int) error {
+	// Few at a time: every member that comes gets the whole directory and
+	// every other one hears of it, so a stampede only starves handshakes.
+	err = parallel(8, len(keys), func(i int) error {
 		m, err := connectIdle(keys[i], info, session, &received, &lost)
 		members[i] = m
 		if err != nil {
@@ -478,7 +480,7 @@ func connectIdle(key crypto.PrivKey, relay peer.AddrInfo, session bool, received
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	m := &idleMember{h: h, done: make(chan struct{})}
 	if err := h.Connect(ctx, relay); err != nil {

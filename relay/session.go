@@ -131,15 +131,13 @@ func (s *Server) handleSession(str network.Stream) {
 	if err != nil {
 		s.log.Error("welcome", "peer", p, "err", err)
 		WriteFrame(str, errorFrame(CodeInternal, err))
-		ss.end()
-		s.wg.Done()
+		ss.finish()
 		return
 	}
 	// The welcome goes out before any writer starts: presence frames that
 	// other sessions queued since this one registered must follow it.
 	if err := WriteFrame(str, welcome); err != nil {
-		ss.end()
-		s.wg.Done()
+		ss.finish()
 		return
 	}
 	ss.qmu.Lock()
@@ -151,8 +149,7 @@ func (s *Server) handleSession(str network.Stream) {
 		if ctx.Err() == nil {
 			s.log.Error("inbox", "peer", p, "err", err)
 		}
-		ss.end()
-		s.wg.Done()
+		ss.finish()
 		return
 	}
 	// The handshake grew this goroutine's stack (the welcome, the store);
@@ -160,11 +157,17 @@ func (s *Server) handleSession(str network.Stream) {
 	go ss.run(r)
 }
 
-// run reads the member's frames until the session ends, and cleans up.
+// run reads the member's frames until the session ends.
 func (ss *session) run(r *bufio.Reader) {
-	defer ss.srv.wg.Done()
 	ss.read(r)
+	ss.finish()
+}
+
+// finish ends the session once its writer and pump have stopped.
+func (ss *session) finish() {
+	defer ss.srv.wg.Done()
 	ss.cancel()
+	// Past both locks, no writer or pump can start any more.
 	ss.qmu.Lock()
 	ss.qmu.Unlock()
 	ss.pmu.Lock()
