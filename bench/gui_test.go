@@ -5,6 +5,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +35,14 @@ const (
 // targets and beside a headless `lanchat serve` from the same binary (time
 // to its "running" line, and its memory). Skips without Xvfb, xdotool or a
 // C compiler.
+//
+// Xvfb has no GPU: the window's OpenGL is Mesa's software renderer
+// (llvmpipe, with all of LLVM), which an office PC's GPU driver replaces.
+// So the memory is also reported without it, as read from
+// /proc/PID/smaps: the files the window maps and the headless node does
+// not (the GL driver and its libraries, X shared memory), and the C heap,
+// which in the window is nearly all Mesa's (heaptrack: swrast_dri.so and
+// LLVM; the Go side allocates little through C).
 func BenchmarkGUIStart(b *testing.B) {
 	for _, tool := range []string{"Xvfb", "xdotool", "gcc"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -42,22 +52,63 @@ func BenchmarkGUIStart(b *testing.B) {
 	bin := buildGUI(b)
 	display := startXvfb(b)
 	var start, serveStart time.Duration
-	var rss, serveRSS int64
+	var rss, serveRSS, glFiles, glHeap, anon, binPages int64
+	var glTop []string
 	n := 0
 	for b.Loop() {
-		d, r := runGUI(b, bin, display)
-		sd, sr := runServe(b, bin)
-		start, rss, serveStart, serveRSS = start+d, rss+r, serveStart+sd, serveRSS+sr
+		d, m := runGUI(b, bin, display)
+		sd, sm := runServe(b, bin)
+		f, h, top := glShare(m, sm)
+		start, rss, serveStart, serveRSS = start+d, rss+m.rss, serveStart+sd, serveRSS+sm.rss
+		glFiles, glHeap, glTop = glFiles+f, glHeap+h, top
+		anon, binPages = anon+m.mapped[""], binPages+m.mapped[bin]
 		n++
 	}
 	start, serveStart = start/time.Duration(n), serveStart/time.Duration(n)
 	rss, serveRSS = rss/int64(n), serveRSS/int64(n)
+	glFiles, glHeap, anon, binPages = glFiles/int64(n), glHeap/int64(n), anon/int64(n), binPages/int64(n)
+	noGL := rss - glFiles - glHeap
 	b.ReportMetric(float64(start.Milliseconds()), "start-ms")
-	b.ReportMetric(float64(rss)/(1<<20), "rss-MB")
+	b.ReportMetric(mb(rss), "rss-MB")
+	b.ReportMetric(mb(noGL), "rss-noGL-MB")
 	b.Logf("start to a drawn window: %v (target ≤ %v; headless serve ready in %v)",
 		start.Round(time.Millisecond), guiStartTarget, serveStart.Round(time.Millisecond))
 	b.Logf("idle memory: %.1f MB RSS (target ≤ %d MB; headless serve %.1f MB)",
-		float64(rss)/(1<<20), guiRSSTarget>>20, float64(serveRSS)/(1<<20))
+		mb(rss), guiRSSTarget>>20, mb(serveRSS))
+	b.Logf("of which Xvfb's software GL: %.1f MB in files only the window maps (%s), %.1f MB of C heap",
+		mb(glFiles), strings.Join(glTop, ", "), mb(glHeap))
+	b.Logf("without it: %.1f MB RSS (target ≤ %d MB): anonymous (Go heap and runtime, stacks) %.1f MB, the binary's pages %.1f MB, other %.1f MB",
+		mb(noGL), guiRSSTarget>>20, mb(anon), mb(binPages), mb(noGL-anon-binPages))
+}
+
+func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+// glShare returns what of the window's memory the display's GL driver
+// holds: the resident bytes of files the window maps and the headless node
+// from the same binary does not, with the largest three named, and the C
+// heap beyond the node's.
+func glShare(gui, serve memory) (files, heap int64, top []string) {
+	type file struct {
+		name string
+		rss  int64
+	}
+	var only []file
+	for name, rss := range gui.mapped {
+		if _, ok := serve.mapped[name]; ok || !strings.HasPrefix(name, "/") {
+			continue
+		}
+		files += rss
+		only = append(only, file{filepath.Base(strings.TrimSuffix(name, " (deleted)")), rss})
+	}
+	slices.SortFunc(only, func(a, b file) int { return cmp.Compare(b.rss, a.rss) })
+	for i, f := range only {
+		if i == 3 {
+			top = append(top, "…")
+			break
+		}
+		top = append(top, fmt.Sprintf("%s %.1f MB", f.name, mb(f.rss)))
+	}
+	return files, max(gui.mapped["[heap]"]-serve.mapped["[heap]"], 0), top
 }
 
 // buildGUI builds the cgo desktop binary once, before anything is timed.
@@ -98,8 +149,8 @@ func startXvfb(b *testing.B) string {
 }
 
 // runGUI starts the app and returns the time until its window is mapped,
-// and its RSS after idling; then it stops the app.
-func runGUI(b *testing.B, bin, display string) (time.Duration, int64) {
+// and its memory after idling; then it stops the app.
+func runGUI(b *testing.B, bin, display string) (time.Duration, memory) {
 	port := loopbackPort(b)
 	cmd := exec.Command(bin, "--data", b.TempDir(), "--listen", "127.0.0.1", "--port", strconv.Itoa(port), "--no-broadcast")
 	cmd.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8")
@@ -119,12 +170,12 @@ func runGUI(b *testing.B, bin, display string) (time.Duration, int64) {
 	}
 	d := time.Since(t0)
 	time.Sleep(guiIdle)
-	return d, vmRSS(b, cmd.Process.Pid)
+	return d, readMemory(b, cmd.Process.Pid)
 }
 
 // runServe starts a headless node from the same binary and returns the
-// time until it logs that it runs, and its RSS after idling.
-func runServe(b *testing.B, bin string) (time.Duration, int64) {
+// time until it logs that it runs, and its memory after idling.
+func runServe(b *testing.B, bin string) (time.Duration, memory) {
 	port := loopbackPort(b)
 	cmd := exec.Command(bin, "serve", "--data", b.TempDir(), "--listen", "127.0.0.1", "--port", strconv.Itoa(port), "--no-broadcast")
 	cmd.Env = append(os.Environ(), "LANG=en_US.UTF-8")
@@ -149,7 +200,40 @@ func runServe(b *testing.B, bin string) (time.Duration, int64) {
 		}
 	}()
 	time.Sleep(guiIdle)
-	return d, vmRSS(b, cmd.Process.Pid)
+	return d, readMemory(b, cmd.Process.Pid)
+}
+
+// memory is a process's resident memory: in all (VmRSS), and by mapping
+// as /proc/PID/smaps names them: a file's path, "[heap]", "[stack]", …,
+// and "" for anonymous memory.
+type memory struct {
+	rss    int64
+	mapped map[string]int64
+}
+
+// readMemory reads a process's resident memory from /proc.
+func readMemory(b *testing.B, pid int) memory {
+	m := memory{rss: vmRSS(b, pid), mapped: map[string]int64{}}
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := ""
+	for line := range strings.Lines(string(smaps)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			// 7f..-7f.. r-xp 00000000 fe:00 1234   /usr/lib/…/libLLVM-15.so.1
+			name = strings.Join(f[5:], " ")
+		case len(f) >= 2 && f[0] == "Rss:":
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.mapped[name] += kb << 10
+		}
+	}
+	return m
 }
 
 // vmRSS reads a process's resident memory from /proc.
