@@ -80,6 +80,8 @@ type Client struct {
 	gen     int
 	pending []*pendingSend // in send order; removed when stored or failed
 	members map[string]Member
+	dir     []Member // the relay's directory as of dirv, kept across sessions
+	dirv    string
 	groups  map[string]Group
 	floor   floor
 	reqs    map[string]chan Frame // group requests awaiting an answer, by ref
@@ -481,10 +483,10 @@ func (c *Client) session(ctx context.Context, info peer.AddrInfo) error {
 		return fmt.Errorf("relay session: %w", err)
 	}
 	c.mu.Lock()
-	prof := c.cfg.Profile
+	prof, dirv := c.cfg.Profile, c.dirv
 	c.mu.Unlock()
 	str.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := WriteFrame(str, Frame{T: "hello", V: Version, Profile: &prof}); err != nil {
+	if err := WriteFrame(str, Frame{T: "hello", V: Version, Profile: &prof, DirV: dirv}); err != nil {
 		str.Reset()
 		return fmt.Errorf("relay session: %w", err)
 	}
@@ -507,10 +509,10 @@ func (c *Client) session(ctx context.Context, info peer.AddrInfo) error {
 	s := &clientSession{c: c, gen: c.gen, str: str, epoch: f.Epoch, ctx: sctx, cancel: scancel,
 		notify: make(chan struct{}, 1), ctrl: make(chan Frame, 64)}
 	c.sess = s
-	c.members = map[string]Member{}
-	for _, m := range f.Members {
-		c.members[m.ID] = m
+	if f.DirV != c.dirv || f.Members != nil { // else the directory we have is current
+		c.dir, c.dirv = f.Members, f.DirV
 	}
+	c.members = applyDirectory(c.dir, f.Online)
 	c.groups = map[string]Group{}
 	for _, g := range f.Groups {
 		c.groups[g.ID] = g
@@ -574,6 +576,17 @@ func (s *clientSession) read(r *bufio.Reader) error {
 			c.mu.Lock()
 			for _, m := range f.Members {
 				c.members[m.ID] = m
+			}
+			for _, ids := range []struct {
+				ids    []string
+				online bool
+			}{{f.On, true}, {f.Off, false}} {
+				for _, id := range ids.ids {
+					if m, ok := c.members[id]; ok {
+						m.Online = ids.online
+						c.members[id] = m
+					}
+				}
 			}
 			c.mu.Unlock()
 			c.changed()

@@ -23,19 +23,26 @@
 //	                        relay:  {"t":"joined"} or {"t":"error","code":"…","error":"…"}
 //	/lanchat/session/1.0.0  one long-lived stream per member:
 //	  client → relay
-//	    {"t":"hello","v":1,"profile":{"key":"user@host","nick":"…","group":"…"}}
+//	    {"t":"hello","v":1,"profile":{"key":"user@host","nick":"…","group":"…"},"dirv":"…"}
 //	    {"t":"send","id":"…","to":"<peer ID>","body":{…}}       or "group":"<id>" instead of "to"
 //	    {"t":"ack","seq":N}                                       every delivery up to N is stored
 //	    {"t":"group","ref":"…","op":"create|add|remove|list","group":"…","name":"…","peers":[…]}
 //	    {"t":"ping"}                                              every few seconds; the relay answers pong
 //	  relay → client
-//	    {"t":"welcome","epoch":"…","members":[…],"groups":[…],"stun":[3478,3479]}
-//	    {"t":"presence","members":[…]}                           members whose state changed
+//	    {"t":"welcome","epoch":"…","dirv":"…","members":[…],"online":"<bits>","groups":[…],"stun":[3478,3479]}
+//	    {"t":"presence","members":[…]}                           new members, new profiles
+//	    {"t":"presence","on":["<peer ID>"],"off":[…]}            members who came or went
 //	    {"t":"stored","id":"…"}                                  the send is durable on the relay
 //	    {"t":"deliver","seq":N,"env":{…}}                         in stored order; ack when kept
 //	    {"t":"group","ref":"…","groups":[…]}                     answer to a group request
 //	    {"t":"pong"}
 //	    {"t":"error","id":"…","ref":"…","code":"…","error":"…"} a send or request failed
+//
+// The directory in a welcome is every member's profile, sorted by peer ID,
+// and "dirv" names its version: the relay leaves "members" out when the
+// hello's "dirv" (what the client kept from its last session) is current.
+// "online" is a bit per directory member, base64 in JSON: bit i%8 of byte
+// i/8 is set when the i-th member is online.
 //
 // The relay sets every envelope's sender from the authenticated connection;
 // what a client claims is never trusted. A send's "id" is unique per sender

@@ -268,3 +268,88 @@ func TestCircuitReservationsMembersOnly(t *testing.T) {
 		t.Error("a stranger got a circuit reservation")
 	}
 }
+
+// TestRelayDirectoryOnReconnect: a member reconnecting with the current
+// directory gets only who is online, and still sees everyone right; who
+// comes and goes meanwhile reaches it as presence.
+func TestRelayDirectoryOnReconnect(t *testing.T) {
+	s := testRelay(t)
+	a := newMember(t, s, "alice", invite(t, s), nil)
+	b := newMember(t, s, "bob", invite(t, s), nil)
+	waitConnected(t, a, true)
+	waitConnected(t, b, true)
+	online := func(m *testMember, nick string) bool {
+		for _, x := range m.Members() {
+			if x.Nick == nick {
+				return x.Online
+			}
+		}
+		return false
+	}
+	waitUntil(t, "alice sees bob online", func() bool { return online(a, "bob") })
+
+	ctx := context.Background()
+	d, err := s.directory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := d.version
+	for _, c := range []struct {
+		have        string
+		wantMembers bool
+	}{{have, false}, {"", true}, {"stale", true}} {
+		f, err := s.welcome(ctx, &session{}, a.ID(), c.have)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.DirV != have || (f.Members != nil) != c.wantMembers || len(f.Online) != 1 || f.Online[0] != 3 {
+			t.Errorf("welcome for a member with directory %q: version %q, %d members, online %v; want members %v",
+				c.have, f.DirV, len(f.Members), f.Online, c.wantMembers)
+		}
+	}
+
+	// carol joins while alice is away; alice comes back with her old
+	// directory and learns of carol all the same.
+	s.host.Network().ClosePeer(a.ID())
+	dirv := func() (string, bool) {
+		a.Client.mu.Lock()
+		defer a.Client.mu.Unlock()
+		return a.dirv, a.sess != nil
+	}
+	waitUntil(t, "alice reconnected with the current directory", func() bool {
+		v, connected := dirv()
+		return connected && v == have && online(b, "alice")
+	})
+	// Now current, she reconnects and is sent no profiles: she keeps hers.
+	bob := b.ID().String()
+	a.Client.mu.Lock()
+	a.members = map[string]Member{} // what she sees next comes from this welcome
+	a.Client.mu.Unlock()
+	s.host.Network().ClosePeer(a.ID())
+	waitUntil(t, "alice sees bob online from her kept directory", func() bool {
+		v, connected := dirv()
+		return connected && v == have && online(a, "bob")
+	})
+	if ms := a.Members(); len(ms) != 1 || ms[0].ID != bob || ms[0].Key != "bob@pc" {
+		t.Errorf("alice's directory after a reconnect: %+v", ms)
+	}
+	cm := newMember(t, s, "carol", invite(t, s), nil)
+	waitConnected(t, cm, true)
+	waitUntil(t, "alice sees carol and bob online", func() bool { return online(a, "carol") && online(a, "bob") })
+	s.host.Network().ClosePeer(a.ID())
+	waitUntil(t, "alice sees carol after reconnecting", func() bool {
+		v, connected := dirv()
+		return connected && v != have && online(a, "carol") && online(a, "bob")
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

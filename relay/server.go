@@ -99,6 +99,9 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[peer.ID]*session
 	wg       sync.WaitGroup
+
+	dirMu sync.Mutex
+	dir   *directory
 }
 
 // NewServer opens the relay's identity and store and starts listening.

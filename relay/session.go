@@ -71,6 +71,7 @@ type session struct {
 	cancel context.CancelFunc
 	lim    *rate.Limiter
 	window chan struct{} // a token per delivery awaiting ack
+	dirAt  time.Time     // when the directory its welcome carried was built; under srv.mu
 
 	// An idle member (the common case, thousands of them) costs one
 	// goroutine, its reader: the writer and the pump of its stored
@@ -113,6 +114,9 @@ func (s *Server) handleSession(str network.Stream) {
 	ss := &session{srv: s, id: p, str: str, writing: true, drained: make(chan struct{}), ctx: ctx, cancel: cancel,
 		lim:    rate.NewLimiter(rate.Limit(s.cfg.SendRate), int(s.cfg.SendRate*10)),
 		window: make(chan struct{}, deliveryWindow)}
+	// Others learn a new or changed profile in full, else just "online".
+	before, _ := s.st.Member(p.String())
+	newProfile := before.Key != hello.Profile.Key || before.Nick != hello.Profile.Nick || before.Group != hello.Profile.Group
 	if err := s.st.SetProfile(ctx, p.String(), hello.Profile.Key, hello.Profile.Nick, hello.Profile.Group); err != nil {
 		s.log.Warn("profile", "peer", p, "err", err)
 	}
@@ -127,7 +131,7 @@ func (s *Server) handleSession(str network.Stream) {
 	context.AfterFunc(ctx, func() { str.Reset() }) // a replaced or removed session stops reading
 	s.log.Info("member online", "peer", p, "nick", hello.Profile.Nick)
 
-	welcome, err := s.welcome(ctx, p)
+	welcome, err := s.welcome(ctx, ss, p, hello.DirV)
 	if err != nil {
 		s.log.Error("welcome", "peer", p, "err", err)
 		WriteFrame(str, errorFrame(CodeInternal, err))
@@ -144,7 +148,7 @@ func (s *Server) handleSession(str network.Stream) {
 	ss.writing = false
 	ss.startWriterLocked()
 	ss.qmu.Unlock()
-	s.announce(ss, true)
+	s.announce(ss, true, newProfile)
 	if err := ss.openInbox(); err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("inbox", "peer", p, "err", err)
@@ -194,13 +198,15 @@ func (ss *session) end() {
 	ss.mu.Unlock()
 	if current {
 		s.host.ConnManager().Unprotect(ss.id, "session")
-		s.announce(ss, false)
+		s.announce(ss, false, false)
 		s.log.Info("member offline", "peer", ss.id)
 	}
 }
 
-func (s *Server) welcome(ctx context.Context, p peer.ID) (Frame, error) {
-	members, err := s.Members(ctx)
+// welcome is a new session's first frame; have is the directory version
+// the member has from an earlier session.
+func (s *Server) welcome(ctx context.Context, ss *session, p peer.ID, have string) (Frame, error) {
+	d, err := s.directory(ctx)
 	if err != nil {
 		return Frame{}, err
 	}
@@ -208,27 +214,54 @@ func (s *Server) welcome(ctx context.Context, p peer.ID) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	return Frame{T: "welcome", Epoch: s.st.Epoch(), Members: members, Groups: groups, STUN: s.stunPorts}, nil
+	// Who is online, and from now on presence for this session: in one
+	// step, so that no one's coming or going falls between.
+	s.mu.Lock()
+	online := s.onlineBitsLocked(d)
+	ss.dirAt = d.built
+	s.mu.Unlock()
+	f := Frame{T: "welcome", Epoch: s.st.Epoch(), DirV: d.version, Online: online, Groups: groups, STUN: s.stunPorts}
+	if have != d.version {
+		f.Members = d.members
+	}
+	return f, nil
 }
 
-// announce tells every other online member that ss's member came or went.
-func (s *Server) announce(ss *session, online bool) {
+// announce tells every other online member that ss's member came or went:
+// with its profile to those whose directory lacks it (it joined since, or
+// changed its profile now), else by its ID alone.
+func (s *Server) announce(ss *session, online, profile bool) {
 	m, ok := s.st.Member(ss.id.String())
 	if !ok {
 		return
 	}
+	full := Frame{T: "presence", Members: []Member{{ID: m.ID, Profile: Profile{Key: m.Key, Nick: m.Nick, Group: m.Group}, Online: online}}}
+	short := Frame{T: "presence", Off: []string{m.ID}}
+	if online {
+		short = Frame{T: "presence", On: []string{m.ID}}
+	}
+	var fullB, shortB []byte
+	encode := func(f Frame, b *[]byte) []byte {
+		if *b == nil {
+			var err error
+			if *b, err = AppendFrame(nil, f); err != nil {
+				s.log.Error("presence", "err", err)
+			}
+		}
+		return *b
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	me := s.memberLocked(m)
-	me.Online = online
-	b, err := AppendFrame(nil, Frame{T: "presence", Members: []Member{me}})
-	if err != nil {
-		s.log.Error("presence", "err", err)
-		return
-	}
 	for p, other := range s.sessions {
-		if p != ss.id {
-			other.offer(b)
+		if p == ss.id || other.dirAt.IsZero() { // a session still being welcomed gets the directory
+			continue
+		}
+		// A second's margin: Joined and the directory's time come from
+		// different clocks in a cluster, and a profile too many is harmless.
+		if profile || !m.Joined.Before(other.dirAt.Add(-time.Second)) {
+			other.offer(encode(full, &fullB))
+		} else {
+			other.offer(encode(short, &shortB))
 		}
 	}
 }

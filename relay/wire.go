@@ -59,6 +59,15 @@ type Frame struct {
 	Name    string          `json:"name,omitempty"`
 	Peers   []string        `json:"peers,omitempty"`
 	STUN    []int           `json:"stun,omitempty"` // welcome: the relay's STUN ports
+	// The directory's version: in a hello the one the client has, in a
+	// welcome the relay's, which then carries Members only if they differ.
+	DirV string `json:"dirv,omitempty"`
+	// Online (welcome) says who is online: bit i (of byte i/8, from the
+	// low bit) for the directory's i-th member.
+	Online []byte `json:"online,omitempty"`
+	// On and Off (presence) are members who came online or went offline.
+	On  []string `json:"on,omitempty"`
+	Off []string `json:"off,omitempty"`
 	Code    string          `json:"code,omitempty"`
 	Error   string          `json:"error,omitempty"`
 }

@@ -244,6 +244,15 @@ func (s *Store) Member(peerID string) (Member, bool) {
 }
 
 // Members lists the members, by join time.
+// MembersRevision grows with every change to the members (a join, a
+// profile, a removal, on this relay or another of its cluster): a copy of
+// Members stays current while it does not change.
+func (s *Store) MembersRevision() uint64 {
+	s.mcache.mu.RLock()
+	defer s.mcache.mu.RUnlock()
+	return s.mcache.applied
+}
+
 func (s *Store) Members(ctx context.Context) ([]Member, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: members: %w", err)
@@ -329,6 +338,11 @@ func (s *Store) SetProfile(ctx context.Context, peerID, key, nick, group string)
 		if len(f) > maxProfileField {
 			return fmt.Errorf("store: profile field longer than %d bytes: %w", maxProfileField, ErrBadEnvelope)
 		}
+	}
+	// Members present the same profile at every connection: the cache
+	// answers that without a request.
+	if m, ok := s.mcache.get(peerID); ok && m.Key == key && m.Nick == nick && m.Group == group {
+		return nil
 	}
 	for range 5 {
 		e, err := s.members.Get(ctx, peerID)
