@@ -66,10 +66,10 @@ type Frame struct {
 	// low bit) for the directory's i-th member.
 	Online []byte `json:"online,omitempty"`
 	// On and Off (presence) are members who came online or went offline.
-	On  []string `json:"on,omitempty"`
-	Off []string `json:"off,omitempty"`
-	Code    string          `json:"code,omitempty"`
-	Error   string          `json:"error,omitempty"`
+	On    []string `json:"on,omitempty"`
+	Off   []string `json:"off,omitempty"`
+	Code  string   `json:"code,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 // Profile is how a member presents itself: the key its LAN contacts know it
