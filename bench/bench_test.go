@@ -12,12 +12,28 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/lanchat/lanchat/internal/netns"
 )
+
+// TestMain runs the benchmarks; with echoResponderEnv set, the binary is
+// instead the echo responder process of the send baselines (see
+// startEchoResponder).
+func TestMain(m *testing.M) {
+	if user := os.Getenv(echoResponderEnv); user != "" {
+		if err := runEchoResponder(user); err != nil {
+			fmt.Fprintln(os.Stderr, "echo responder:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // latencies collects one duration per operation.
 type latencies []time.Duration

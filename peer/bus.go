@@ -3,6 +3,7 @@ package peer
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // subscriberQueue is how many events a slow subscriber may fall behind
@@ -19,6 +20,7 @@ type subscriber struct {
 type bus struct {
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
+	n    atomic.Int32 // len(subs), read without mu
 }
 
 func newBus() *bus { return &bus{subs: map[*subscriber]struct{}{}} }
@@ -29,16 +31,22 @@ func (b *bus) subscribe() (<-chan Event, func()) {
 	s := &subscriber{ch: make(chan Event, subscriberQueue)}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
+	b.n.Store(int32(len(b.subs)))
 	b.mu.Unlock()
 	return s.ch, func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if _, ok := b.subs[s]; ok {
 			delete(b.subs, s)
+			b.n.Store(int32(len(b.subs)))
 			close(s.ch)
 		}
 	}
 }
+
+// active reports whether anyone subscribes, so that a caller on the message
+// path can skip building an event nobody reads.
+func (b *bus) active() bool { return b.n.Load() > 0 }
 
 func (b *bus) publish(e Event) {
 	b.mu.Lock()
@@ -71,4 +79,5 @@ func (b *bus) closeAll() {
 		close(s.ch)
 		delete(b.subs, s)
 	}
+	b.n.Store(0)
 }

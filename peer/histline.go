@@ -16,8 +16,11 @@ import (
 // appendLine appends r's history line, without the newline.
 func appendLine(b []byte, r *record) ([]byte, error) {
 	if !rfc3339Safe(r.Time) || !filesSafe(r.Files) {
-		// json.Marshal refuses these times; let it say so in its words.
-		line, err := json.Marshal(r)
+		// json.Marshal refuses these times; let it say so in its words. It
+		// gets a copy, so that r does not escape (and each line cost an
+		// allocation) for the sake of this rare case.
+		c := *r
+		line, err := json.Marshal(&c)
 		return append(b, line...), err
 	}
 	return appendRecord(b, r), nil

@@ -9,19 +9,23 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // history keeps every conversation as a JSON-lines file per contact in
 // <data>/history. A message is a line; a later line with the same ID and only
 // a status updates it. Lines are encoded and written by one goroutine, in
 // the order they were added, so that a message's round trip does not wait
-// for the disk; a read first waits for the lines added before it. Files are
+// for the disk. The writer lets lines gather for historyLinger after the
+// first before writing them, one write per file; a read, Sync and close
+// first wait for the lines added before them, without the linger. Files are
 // opened O_APPEND, so a crash loses at most the lines not yet written, never
 // earlier ones.
 type history struct {
 	dir   string
 	onErr func(error)
 	ops   chan histOp
+	wake  chan struct{} // ends the linger early: a flush is waiting; capacity 1
 	done  chan struct{}
 
 	mu     sync.RWMutex // guards closed against sends on a closed ops
@@ -41,6 +45,12 @@ type histOp struct {
 // blocks: backpressure, since history lines are never dropped.
 const historyQueue = 4096
 
+// historyLinger is how long the first line waits for others before the
+// writer writes: in a busy conversation one write then carries many lines
+// rather than each line taking a write (and a wake-up of the writer) of its
+// own in the middle of the next message's round trip.
+const historyLinger = 2 * time.Millisecond
+
 // maxHistoryLine bounds one line read back; messages are at most a few
 // datagrams long, so anything larger is corruption.
 const maxHistoryLine = 1 << 20
@@ -58,7 +68,7 @@ func openHistory(dir string, onErr func(error)) (*history, error) {
 		return nil, fmt.Errorf("history: %w", err)
 	}
 	h := &history{dir: dir, onErr: onErr, ops: make(chan histOp, historyQueue),
-		done: make(chan struct{}), files: map[string]*os.File{}}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), files: map[string]*os.File{}}
 	go h.run()
 	return h, nil
 }
@@ -66,7 +76,16 @@ func openHistory(dir string, onErr func(error)) (*history, error) {
 func (h *history) run() {
 	defer close(h.done)
 	pending := map[string][]byte{} // lines per contact not yet written; empty once flushed
+	linger := time.NewTimer(historyLinger)
+	defer linger.Stop()
 	for op := range h.ops {
+		if op.flushed == nil {
+			linger.Reset(historyLinger)
+			select {
+			case <-linger.C:
+			case <-h.wake:
+			}
+		}
 		h.take(op, pending)
 		h.takeQueued(pending)
 		h.flushAll(pending)
@@ -209,7 +228,16 @@ func (h *history) update(peer, id string, st Status, errText string) {
 func (h *history) flush() {
 	done := make(chan struct{})
 	if h.enqueue(histOp{flushed: done}) {
+		h.hurry()
 		<-done
+	}
+}
+
+// hurry ends the writer's linger, if it is in one (or else its next).
+func (h *history) hurry() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -257,5 +285,6 @@ func (h *history) close() {
 		close(h.ops)
 	}
 	h.mu.Unlock()
+	h.hurry()
 	<-h.done
 }

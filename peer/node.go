@@ -80,14 +80,15 @@ type Node struct {
 	key   crypto.PrivKey // the node's identity (libp2p)
 	id    string
 	relay relayLink
+	names [ipmsg.GB18030Full + 1]headerNames // by charset; fixed once New returns
 
 	mu      sync.Mutex
 	away    bool
 	awayMsg string
-	pending map[uint64]*pendingSend // by packet number, awaiting RECVMSG or ANSREADMSG
-	queues  map[string]*sendQueue   // per contact key
-	sent    map[uint64]sentRef      // our sealed messages, to match READMSG
-	sealed  map[string]sealedRef    // received sealed messages not yet opened, by message ID
+	pending map[uint64]*flight    // by packet number, awaiting RECVMSG or ANSREADMSG
+	queues  map[string]*sendQueue // per contact key, while it has messages to deliver
+	sent    map[uint64]sentRef    // our sealed messages, to match READMSG
+	sealed  map[string]sealedRef  // received sealed messages not yet opened, by message ID
 	rtt     map[string]*rttEstimate
 	replied map[string]time.Time // last auto-reply per contact
 	stats   Stats
@@ -120,7 +121,7 @@ func New(cfg Config) (*Node, error) {
 		quit:  make(chan struct{}),
 		limit: newLimiter(cfg.FloodRate, cfg.FloodBurst),
 		away:  cfg.Away, awayMsg: cfg.AwayText,
-		pending: map[uint64]*pendingSend{}, queues: map[string]*sendQueue{},
+		pending: map[uint64]*flight{}, queues: map[string]*sendQueue{},
 		sent: map[uint64]sentRef{}, sealed: map[string]sealedRef{}, rtt: map[string]*rttEstimate{}, replied: map[string]time.Time{}}
 	var err error
 	if n.nos, err = openPacketNumbers(cfg.DataDir, time.Now()); err != nil {
@@ -131,6 +132,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.key, n.id = key, id.String()
+	for cs := range n.names {
+		n.names[cs] = newHeaderNames(cfg.User, cfg.Host, ipmsg.Charset(cs))
+	}
 	if n.hist, err = openHistory(cfg.DataDir, func(err error) { n.log.Error("history", "err", err) }); err != nil {
 		return nil, err
 	}
@@ -289,6 +293,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.stopped = true
 	close(n.quit)
 	n.mu.Unlock()
+	n.failAll()
 	n.udp.Close()
 	n.tcp.Close()
 	n.relay.mu.Lock()
@@ -334,12 +339,36 @@ func (n *Node) packet(cmd ipmsg.Command, cs ipmsg.Charset, extra []byte) ([]byte
 	return n.packetNo(no, cmd, cs, extra), no
 }
 
-// packetNo builds a packet with a packet number taken earlier.
+// packetNo builds a packet with a packet number taken earlier, in one
+// allocation.
 func (n *Node) packetNo(no uint64, cmd ipmsg.Command, cs ipmsg.Charset, extra []byte) []byte {
-	p := ipmsg.Packet{
-		Version: []byte(ipmsg.Version), No: no,
-		User: cs.Encode(ipmsg.HeaderName(n.cfg.User)), Host: cs.Encode(ipmsg.HeaderName(n.cfg.Host)),
-		Command: cmd, Extra: extra,
+	h := n.headerNames(cs)
+	p := ipmsg.Packet{Version: wireVersion, No: no, User: h.user, Host: h.host, Command: cmd, Extra: extra}
+	return p.Append(make([]byte, 0, len(wireVersion)+len(h.user)+len(h.host)+len(extra)+headerDigits))
+}
+
+// wireVersion is ipmsg.Version as packets carry it.
+var wireVersion = []byte(ipmsg.Version)
+
+// headerDigits is room for a header's packet number, command and colons.
+const headerDigits = 2*20 + 5
+
+// headerNames are our user and host names as a header in one charset
+// carries them, and how long the raw names are in it.
+type headerNames struct {
+	user, host []byte
+	raw        int // len of User and Host encoded without HeaderName's changes
+}
+
+func newHeaderNames(user, host string, cs ipmsg.Charset) headerNames {
+	return headerNames{user: cs.Encode(ipmsg.HeaderName(user)), host: cs.Encode(ipmsg.HeaderName(host)),
+		raw: len(cs.Encode(user)) + len(cs.Encode(host))}
+}
+
+// headerNames returns the names for cs, encoded when New ran.
+func (n *Node) headerNames(cs ipmsg.Charset) headerNames {
+	if int(cs) < len(n.names) {
+		return n.names[cs]
 	}
-	return p.Append(nil)
+	return newHeaderNames(n.cfg.User, n.cfg.Host, cs)
 }

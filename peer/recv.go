@@ -160,7 +160,8 @@ func incomingID(at time.Time, no uint64) string {
 // ackMessage answers RECVMSG with the packet number exactly as received.
 func (n *Node) ackMessage(p ipmsg.Packet, from netip.AddrPort, peer discovery.Peer) {
 	cs, _ := n.sendCharset(peer)
-	pkt, _ := n.packet(ipmsg.RecvMsg, cs, append(append([]byte(nil), p.NoRaw...), 0))
+	var extra [24]byte // a packet number and its NUL
+	pkt, _ := n.packet(ipmsg.RecvMsg, cs, append(append(extra[:0], p.NoRaw...), 0))
 	n.send(pkt, from)
 }
 
@@ -190,7 +191,7 @@ func (n *Node) autoReply(peer discovery.Peer) {
 	text := n.absenceText()
 	pkt, no := n.packet(cmd, cs, append(cs.Encode(text), 0))
 	n.send(pkt, peer.Addr)
-	m := Message{ID: "o" + strconv.FormatUint(no, 10), Peer: peer.Key, Nick: peer.Nick, Dir: Outgoing,
+	m := Message{ID: outgoingID(no), Peer: peer.Key, Nick: peer.Nick, Dir: Outgoing,
 		Text: text, Time: time.Now(), AutoRe: true, Status: Sending, PacketNo: no}
 	n.record(m)
 }
