@@ -27,13 +27,15 @@ build:
 	$(GO) mod download
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/lanchat
 
-# Both Windows binaries, cross-built from Linux: bin/lanchat.exe, the
+# Both Windows binaries, cross-built from Linux, after vetting every package
+# for Windows (the namespace tests are Linux-only): bin/lanchat.exe, the
 # headless CLI and node (no cgo), and bin/lanchat-gui.exe, the desktop app
 # (cgo with Debian's mingw-w64, which scripts/debian-deps.sh installs; a
 # cold build of fyne takes minutes). -H windowsgui: a double-clicked app
 # opens no console window; scripts use lanchat.exe.
 windows: deps
 	$(GO) mod download
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) vet $(PKGS)
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o bin/lanchat.exe ./cmd/lanchat
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
 		$(GO) build -ldflags="-s -w -H windowsgui" -o bin/lanchat-gui.exe ./cmd/lanchat

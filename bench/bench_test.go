@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bench measures lanchat between network namespaces and prints
 // every figure beside a raw-socket baseline taken in the same run, between
 // the same namespaces. Run it as root:

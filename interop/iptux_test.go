@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package interop runs lanchat against the real clients it must talk to.
 // These tests start the client itself (iptux from Debian, headless under
 // Xvfb) in a network namespace, so they need root and the packages in
