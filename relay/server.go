@@ -233,15 +233,19 @@ func (s *Server) Addrs() []string {
 // Run serves until ctx ends, then closes everything.
 func (s *Server) Run(ctx context.Context) error {
 	// The store wakes a session's pump when a message is stored for it; in
-	// a cluster a wake-up can be lost, so every pump also looks now and then.
-	t := time.NewTicker(inboxPoll)
+	// a cluster a wake-up can be lost, so every pump also looks now and then:
+	// a slice of the sessions each second, not thousands of requests at once.
+	const slices = 30
+	t := time.NewTicker(inboxPoll / slices)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-t.C:
 			s.mu.Lock()
-			for _, ss := range s.sessions {
-				ss.kickPump()
+			for p, ss := range s.sessions {
+				if int(p[len(p)-1])%slices == tick%slices {
+					ss.kickPump()
+				}
 			}
 			s.mu.Unlock()
 		case <-ctx.Done():

@@ -23,7 +23,7 @@ const (
 	// sessionQueue bounds frames waiting for a slow member's connection;
 	// presence updates that do not fit end the session (the client
 	// reconnects and gets a fresh directory).
-	sessionQueue = 1024
+	sessionQueue = 4096
 	// deliveryWindow is how many deliveries may await the member's ack.
 	deliveryWindow = 256
 	// inboxPoll is how often every session's pump looks for stored
@@ -269,7 +269,7 @@ func (s *Server) announce(ss *session, online, profile bool) {
 // offer queues an encoded frame, shared by many sessions, that must not
 // block the sender; a member too slow to take it loses its session.
 func (ss *session) offer(b []byte) {
-	if !ss.enqueue(b) {
+	if !ss.enqueue(b) && ss.ctx.Err() == nil {
 		ss.srv.log.Warn("member too slow; ending its session", "peer", ss.id)
 		ss.cancel()
 	}
@@ -411,9 +411,12 @@ func (ss *session) drain() {
 		d, ok, err := in.TryNext(ss.ctx)
 		if !ok {
 			<-ss.window
-			if err != nil && ss.ctx.Err() == nil {
-				ss.srv.log.Error("inbox", "peer", ss.id, "err", err)
+			switch {
+			case err == nil || ss.ctx.Err() != nil:
+			case errors.Is(err, store.ErrInboxReplaced), errors.Is(err, store.ErrClosed):
 				ss.cancel()
+			default: // a busy store: the next wake-up or poll looks again
+				ss.srv.log.Warn("inbox", "peer", ss.id, "err", err)
 			}
 			return
 		}
