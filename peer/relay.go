@@ -22,6 +22,12 @@ const (
 	ViaRelay = "relay"
 )
 
+// Contact.Path of a relay member with a connection of its own.
+const (
+	PathDirect  = relay.PathDirect
+	PathRelayed = relay.PathRelayed
+)
+
 // GroupPrefix starts the conversation key of a relay group: "group:<ID>".
 const GroupPrefix = "group:"
 

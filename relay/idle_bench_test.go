@@ -356,11 +356,18 @@ func enrollAll(b *testing.B, dir string, ids []string) {
 		if _, err := st.RedeemInvite(ctx, secret, ids[i], fmt.Sprintf("member%05d", i)); err != nil {
 			return err
 		}
-		return st.SetProfile(ctx, ids[i], fmt.Sprintf("member%05d@pc%05d", i, i), fmt.Sprintf("member%05d", i), "bench")
+		p := benchProfile(i)
+		return st.SetProfile(ctx, ids[i], p.Key, p.Nick, p.Group)
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchProfile is member i's profile, the same at enrolment and at every
+// connection, as a real member's is.
+func benchProfile(i int) Profile {
+	return Profile{Key: fmt.Sprintf("member%05d@pc%05d", i, i), Nick: fmt.Sprintf("member%05d", i), Group: "bench"}
 }
 
 // parallel runs f(0..n-1) on workers goroutines and returns the first error.
@@ -417,7 +424,7 @@ func idleRelay(b *testing.B, dir string, keys []crypto.PrivKey, session bool) (p
 	// Few at a time: every member that comes gets the whole directory and
 	// every other one hears of it, so a stampede only starves handshakes.
 	err = parallel(8, len(keys), func(i int) error {
-		m, err := connectIdle(keys[i], info, session, &received, &lost)
+		m, err := connectIdle(keys[i], benchProfile(i), info, session, &received, &lost)
 		members[i] = m
 		if err != nil {
 			return fmt.Errorf("member %d: %w", i, err)
@@ -473,7 +480,7 @@ type idleMember struct {
 // connectIdle connects one member: a libp2p host with only the TCP
 // transport, no listener and no resource limits (the relay's side is what
 // is measured), which says hello and reads the welcome if session is set.
-func connectIdle(key crypto.PrivKey, relay peer.AddrInfo, session bool, received, lost *atomic.Int64) (*idleMember, error) {
+func connectIdle(key crypto.PrivKey, prof Profile, relay peer.AddrInfo, session bool, received, lost *atomic.Int64) (*idleMember, error) {
 	h, err := libp2p.New(libp2p.Identity(key), security, libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.NoListenAddrs, libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableMetrics(),
 		libp2p.DisableRelay())
@@ -495,7 +502,7 @@ func connectIdle(key crypto.PrivKey, relay peer.AddrInfo, session bool, received
 		h.Close()
 		return nil, fmt.Errorf("session stream: %w", err)
 	}
-	if err := WriteFrame(m.str, Frame{T: "hello", V: Version, Profile: &Profile{Key: "idle@pc"}}); err != nil {
+	if err := WriteFrame(m.str, Frame{T: "hello", V: Version, Profile: &prof}); err != nil {
 		h.Close()
 		return nil, err
 	}

@@ -28,6 +28,8 @@ var zh = map[string]string{
 	"Away":                 "离开",
 	"away":                 "离开",
 	"offline":              "离线",
+	"direct":               "直连",
+	"relayed":              "经中继",
 	"No group":             "未分组",
 	"Accept":               "接收",
 	"Decline":              "拒绝",

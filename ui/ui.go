@@ -387,10 +387,14 @@ func (u *UI) contactLine(c *contactState) string {
 		state = append(state, u.tr.client(c.Client))
 	}
 	switch {
-	case !c.online:
+	case !c.online || c.Offline:
 		state = append(state, u.tr.T("offline"))
 	case c.Away:
 		state = append(state, u.tr.T("away"))
+	}
+	// How a relay member is reached: its own connection, or the relay.
+	if c.Via == peer.ViaRelay && (c.Path == peer.PathDirect || c.Path == peer.PathRelayed) {
+		state = append(state, u.tr.T(c.Path))
 	}
 	s := name
 	if len(state) > 0 {

@@ -154,6 +154,20 @@ func TestContactsGrouped(t *testing.T) {
 	}
 }
 
+// TestRelayPaths: a relay member shows how it is reached, and when it is
+// offline.
+func TestRelayPaths(t *testing.T) {
+	member := func(key, nick, path string, offline bool) peer.Contact {
+		return peer.Contact{Key: key, Nick: nick, Group: "上海", Client: "lanchat", Via: peer.ViaRelay, Path: path, Offline: offline}
+	}
+	u := newUI(t, "zh", newFake(member("li@sh1", "李四", peer.PathDirect, false),
+		member("wang@sh2", "王五", peer.PathRelayed, false), member("zhao@sh3", "赵六", "", true)))
+	want := []string{"# 上海", "李四 · lanchat · 直连", "王五 · lanchat · 经中继", "赵六 · lanchat · 离线"}
+	if got := u.ContactRows(); !slices.Equal(got, want) {
+		t.Errorf("rows:\n%q\nwant\n%q", got, want)
+	}
+}
+
 func TestChineseStrings(t *testing.T) {
 	u := newUI(t, "zh", newFake(dave, carol))
 	want := []string{"# 未分组", "Dave · iptux", "# Sales", "Carol · 飞秋"}
