@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +35,8 @@ var build struct {
 func Binary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "lanchat-bin")
+		sweepBinaries()
+		dir, err := os.MkdirTemp("", fmt.Sprintf("lanchat-bin-%d-", os.Getpid()))
 		if err != nil {
 			build.err = err
 			return
@@ -50,6 +52,24 @@ func Binary(t testing.TB) string {
 		t.Fatal(build.err)
 	}
 	return build.path
+}
+
+// sweepBinaries removes the binaries of test processes that have ended: a
+// test process cannot remove its own at exit.
+func sweepBinaries() {
+	if runtime.GOOS != "linux" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "lanchat-bin-*-*"))
+	for _, d := range dirs {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), "lanchat-bin-"), "-")
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 func goTool() string {
