@@ -336,7 +336,7 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 		}
 		m.Status = Stored
 		var err error
-		if t.to != "" && n.memberOnline(c, t.to) {
+		if to, ok := c.Member(t.to); ok && to.Online {
 			if err = c.SendDirect(ctx, t.to, m.ID, body); err == nil {
 				m.Status = Delivered
 			} else {
@@ -357,23 +357,12 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 	return res, nil
 }
 
-func (n *Node) memberOnline(c *relay.Client, id string) bool {
-	for _, m := range c.Members() {
-		if m.ID == id {
-			return m.Online
-		}
-	}
-	return false
-}
-
 // relayDeliver keeps a message or receipt the relay delivered.
 func (n *Node) relayDeliver(env relay.Envelope) error {
 	c := n.relayClient()
 	sender := env.From
-	for _, m := range c.Members() {
-		if m.ID == env.From {
-			sender = memberContact(m).Key
-		}
+	if m, ok := c.Member(env.From); ok {
+		sender = memberContact(m).Key
 	}
 	switch env.Kind {
 	case relay.KindReceipt:

@@ -163,6 +163,14 @@ func (c *Client) Members() []Member {
 	return out
 }
 
+// Member looks one member up in the directory.
+func (c *Client) Member(id string) (Member, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.members[id]
+	return m, ok
+}
+
 // Groups returns the groups this member is in.
 func (c *Client) Groups() []Group {
 	c.mu.Lock()
