@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lanchat/lanchat/internal/loopback"
 )
 
 // Targets for the desktop app, from the issue.
@@ -151,7 +152,7 @@ func startXvfb(b *testing.B) string {
 // runGUI starts the app and returns the time until its window is mapped,
 // and its memory after idling; then it stops the app.
 func runGUI(b *testing.B, bin, display string) (time.Duration, memory) {
-	port := loopbackPort(b)
+	port := loopback.FreePort(b)
 	cmd := exec.Command(bin, "--data", b.TempDir(), "--listen", "127.0.0.1", "--port", strconv.Itoa(port), "--no-broadcast")
 	cmd.Env = append(os.Environ(), "DISPLAY="+display, "LANG=en_US.UTF-8")
 	var log bytes.Buffer
@@ -176,7 +177,7 @@ func runGUI(b *testing.B, bin, display string) (time.Duration, memory) {
 // runServe starts a headless node from the same binary and returns the
 // time until it logs that it runs, and its memory after idling.
 func runServe(b *testing.B, bin string) (time.Duration, memory) {
-	port := loopbackPort(b)
+	port := loopback.FreePort(b)
 	cmd := exec.Command(bin, "serve", "--data", b.TempDir(), "--listen", "127.0.0.1", "--port", strconv.Itoa(port), "--no-broadcast")
 	cmd.Env = append(os.Environ(), "LANG=en_US.UTF-8")
 	errs, err := cmd.StderrPipe()
@@ -252,25 +253,6 @@ func vmRSS(b *testing.B, pid int) int64 {
 		}
 	}
 	b.Fatalf("no VmRSS for %d", pid)
-	return 0
-}
-
-// loopbackPort returns a port free for UDP and TCP on 127.0.0.1.
-func loopbackPort(b *testing.B) int {
-	for range 50 {
-		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	b.Fatal("no free port")
 	return 0
 }
 

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanchat/lanchat/discovery"
+	"github.com/lanchat/lanchat/internal/loopback"
 	"github.com/lanchat/lanchat/ipmsg"
 )
 
@@ -28,26 +29,6 @@ import (
 
 func testLogger(t *testing.T, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
-}
-
-// freePort returns a port that is free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free UDP+TCP port pair")
-	return 0
 }
 
 // loopbackConfig fills what every test node needs: loopback only, a
@@ -81,7 +62,7 @@ func newNode(t *testing.T, cfg Config) *Node {
 	fixed := cfg.Port != 0
 	for attempt := 0; ; attempt++ {
 		if !fixed {
-			cfg.Port = freePort(t)
+			cfg.Port = loopback.FreePort(t)
 		}
 		n, err := New(cfg)
 		if err == nil {
@@ -158,7 +139,7 @@ func startPair(t *testing.T, ca, cb Config) (*testNode, *testNode) {
 	t.Helper()
 	ca, cb = loopbackConfig(t, ca), loopbackConfig(t, cb)
 	for attempt := 0; attempt < 10; attempt++ {
-		pa, pb := freePort(t), freePort(t)
+		pa, pb := loopback.FreePort(t), loopback.FreePort(t)
 		if pa == pb {
 			continue
 		}

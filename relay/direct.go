@@ -143,9 +143,7 @@ func (c *Client) OpenStream(ctx context.Context, member, proto string) (Stream, 
 func (c *Client) Handle(proto string, h func(member string, str Stream)) {
 	c.host.SetStreamHandler(protocol.ID(proto), func(str network.Stream) {
 		from := str.Conn().RemotePeer().String()
-		c.mu.Lock()
-		_, known := c.members[from]
-		c.mu.Unlock()
+		_, known := c.Member(from)
 		if !known {
 			str.Reset()
 			return
@@ -159,9 +157,7 @@ func (c *Client) handleDirect(str network.Stream) {
 	defer str.Close()
 	from := str.Conn().RemotePeer()
 	str.SetDeadline(time.Now().Add(directTimeout))
-	c.mu.Lock()
-	_, known := c.members[from.String()]
-	c.mu.Unlock()
+	_, known := c.Member(from.String())
 	if !known { // only the relay's members; the relay vouches for them
 		WriteFrame(str, errorFrame(CodeNotMember, errors.New("not a member of this relay")))
 		return

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,31 +15,12 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/lanchat/lanchat/internal/loopback"
 	"github.com/lanchat/lanchat/peer"
 )
 
 // These tests run real nodes on 127.0.0.1 with broadcast off; each learns
 // the other from its Extra target, so nothing leaves loopback.
-
-// freePort returns a port free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free UDP+TCP port pair")
-	return 0
-}
 
 // nodePair starts two nodes that know each other, and stops them when the
 // test ends.
@@ -54,7 +34,7 @@ func nodePair(t *testing.T) (a, b *peer.Node) {
 	}
 	for range 10 {
 		ca, cb := cfg("gui", "界面"), cfg("bob", "老王")
-		ca.Port, cb.Port = freePort(t), freePort(t)
+		ca.Port, cb.Port = loopback.FreePort(t), loopback.FreePort(t)
 		if ca.Port == cb.Port {
 			continue
 		}
