@@ -29,12 +29,17 @@ var ErrNotDelivered = errors.New("not acknowledged")
 // Delivery runs without goroutines of its own. A contact's messages go one
 // at a time, in order: the first is sent by whoever queues it (Send's
 // caller), each later one by whoever ends the one before (the receive loop
-// on its ack, or the resend timer when it fails). Resends run from the
-// flight's timer, and Run fails whatever is left when the node stops. So a
-// message's round trip is a send and a wake-up of the receive loop, as for
-// any UDP request and answer, rather than passing through a sender
-// goroutine twice. State lives under n.mu; datagrams are written after it
-// is released.
+// on its ack, or the resend timer when it fails). Resends run from one
+// timer for the whole node, armed for the earliest flight that is due, and
+// Run fails whatever is left when the node stops. So a message's round
+// trip is a send and a wake-up of the receive loop, as for any UDP request
+// and answer, rather than passing through a sender goroutine twice. State
+// lives under n.mu; datagrams are written after it is released.
+//
+// One timer rather than one per flight: arming a timer while no thread
+// waits in the netpoller makes the Go runtime start one, which in a stream
+// of messages cost a thread wake-up each. Messages in a row are due in the
+// order they were sent, so the armed deadline is rarely moved.
 
 // outgoing is one datagram to deliver reliably, and where to say the result.
 type outgoing struct {
@@ -43,6 +48,7 @@ type outgoing struct {
 	to     netip.AddrPort
 	legacy bool
 	result chan Message // buffered 1
+	wake   *waker       // woken once result is sent; nil for none
 }
 
 // sendQueue is one contact's messages: the one in flight and those behind it.
@@ -62,9 +68,8 @@ type flight struct {
 	start   time.Time
 	sentAt  time.Time // of the latest copy
 	rto     time.Duration
-	attempt int // copies sent before the latest
-	timer   *time.Timer
-	ended   bool
+	due     time.Time // when the next copy goes, or the delivery fails
+	attempt int       // copies sent before the latest
 }
 
 // queue puts o behind the contact's other messages, sending it at once
@@ -121,11 +126,13 @@ func (n *Node) deliver(key string, o *outgoing) error {
 	return <-done
 }
 
-// launchLocked starts the flight of o: it awaits its ack from now, and its
-// resend timer runs. The caller sends the first copy (transmit) once it has
+// launchLocked starts the flight of o: it awaits its ack from now, and is
+// resent when due. The caller sends the first copy (transmit) once it has
 // released n.mu.
 func (n *Node) launchLocked(key string, q *sendQueue, o *outgoing, done chan error) *flight {
-	f := &flight{o: o, key: key, q: q, done: done, start: time.Now(), rto: n.rto(key, o.legacy)}
+	now := time.Now()
+	f := &flight{o: o, key: key, q: q, done: done, start: now, rto: n.rto(key, o.legacy)}
+	f.due = now.Add(f.rto)
 	n.pending[o.msg.PacketNo] = f
 	if o.msg.Sealed {
 		n.sent[o.msg.PacketNo] = sentRef{peer: key, id: o.msg.ID, to: o.to.Addr()}
@@ -133,9 +140,22 @@ func (n *Node) launchLocked(key string, q *sendQueue, o *outgoing, done chan err
 	if q != nil {
 		q.head = f
 	}
-	f.timer = time.AfterFunc(f.rto, func() { n.expire(f) })
+	n.armLocked(f.due)
 	n.copyLocked(f)
 	return f
+}
+
+// armLocked has the resend timer fire by due at the latest.
+func (n *Node) armLocked(due time.Time) {
+	if !n.resendAt.IsZero() && !due.Before(n.resendAt) {
+		return
+	}
+	n.resendAt = due
+	if n.resend == nil {
+		n.resend = time.AfterFunc(time.Until(due), n.resendDue)
+		return
+	}
+	n.resend.Reset(time.Until(due))
 }
 
 // copyLocked counts a copy of f about to be sent.
@@ -177,38 +197,59 @@ func (n *Node) ack(no uint64, from netip.AddrPort) bool {
 	return true
 }
 
-// expire runs when f's resend timer fires: it sends another copy, the
-// timeout doubled up to maxRTO, or fails the delivery once both the
-// deadline has passed and Retries resends were made.
-func (n *Node) expire(f *flight) {
+// resendDue runs when the resend timer fires. Each flight that is due gets
+// another copy, its timeout doubled up to maxRTO, or fails once both the
+// deadline has passed and Retries resends were made; then the timer is
+// armed for the next flight due.
+func (n *Node) resendDue() {
+	type failure struct {
+		f, next *flight
+		err     error
+	}
+	var copies []*flight
+	var failed []failure
 	n.mu.Lock()
-	if f.ended || n.stopped { // acked meanwhile, or Run fails it
+	n.resendAt = time.Time{}
+	if n.stopped { // Run fails what is left
 		n.mu.Unlock()
 		return
 	}
-	if f.attempt >= n.cfg.Retries && time.Since(f.start) >= n.cfg.DeliveryTimeout {
-		err := fmt.Errorf("%w after %d tries in %v", ErrNotDelivered, f.attempt+1, time.Since(f.start).Round(time.Millisecond))
-		next := n.landLocked(f)
-		n.wg.Add(1) // Run waits for the result to be recorded
-		n.mu.Unlock()
-		defer n.wg.Done()
-		n.complete(f, err)
-		n.transmit(next)
-		return
+	now := time.Now()
+	for _, f := range n.pending {
+		if f.due.After(now) {
+			continue
+		}
+		if f.attempt >= n.cfg.Retries && now.Sub(f.start) >= n.cfg.DeliveryTimeout {
+			err := fmt.Errorf("%w after %d tries in %v", ErrNotDelivered, f.attempt+1, now.Sub(f.start).Round(time.Millisecond))
+			// The next message of f's queue joins n.pending; due later, it
+			// is left alone if this loop meets it.
+			failed = append(failed, failure{f, n.landLocked(f), err})
+			continue
+		}
+		f.attempt++
+		f.rto = min(2*f.rto, maxRTO)
+		f.due = now.Add(f.rto)
+		n.copyLocked(f)
+		copies = append(copies, f)
 	}
-	f.attempt++
-	f.rto = min(2*f.rto, maxRTO)
-	f.timer.Reset(f.rto)
-	n.copyLocked(f)
+	for _, f := range n.pending {
+		n.armLocked(f.due)
+	}
+	n.wg.Add(1) // Run waits for the results to be recorded
 	n.mu.Unlock()
-	n.transmit(f)
+	defer n.wg.Done()
+	for _, f := range copies {
+		n.transmit(f)
+	}
+	for _, x := range failed {
+		n.complete(x.f, x.err)
+		n.transmit(x.next)
+	}
 }
 
 // landLocked ends f's flight and launches the next message of its queue,
 // which the caller then transmits.
 func (n *Node) landLocked(f *flight) *flight {
-	f.ended = true
-	f.timer.Stop()
 	delete(n.pending, f.o.msg.PacketNo)
 	q := f.q
 	if q == nil {
@@ -252,6 +293,7 @@ func (n *Node) finish(o *outgoing, err error) {
 		n.bus.publish(StatusEvent{ID: m.ID, Peer: m.Peer, Status: m.Status, Error: m.Error})
 	}
 	o.result <- m
+	o.wake.wake()
 }
 
 // failAll fails every flight and every queued message with ErrStopped,
@@ -260,9 +302,10 @@ func (n *Node) failAll() {
 	n.mu.Lock()
 	var lone []*flight
 	var queued []*outgoing
+	if n.resend != nil {
+		n.resend.Stop()
+	}
 	for _, f := range n.pending {
-		f.ended = true
-		f.timer.Stop()
 		if f.q == nil {
 			lone = append(lone, f)
 		}

@@ -93,8 +93,15 @@ type Node struct {
 	replied map[string]time.Time // last auto-reply per contact
 	stats   Stats
 
+	// resend fires at resendAt for the flights due then (deliver.go);
+	// resendAt is zero while it is not armed.
+	resend   *time.Timer
+	resendAt time.Time
+
 	stopped bool
 	quit    chan struct{} // closed when Run ends: senders give up
+
+	wakers chan *waker // idle ones, for later sends (waker.go)
 
 	wg sync.WaitGroup // goroutines started by Run and by sends
 }
@@ -121,7 +128,7 @@ func New(cfg Config) (*Node, error) {
 		quit:  make(chan struct{}),
 		limit: newLimiter(cfg.FloodRate, cfg.FloodBurst),
 		away:  cfg.Away, awayMsg: cfg.AwayText,
-		pending: map[uint64]*flight{}, queues: map[string]*sendQueue{},
+		pending: map[uint64]*flight{}, queues: map[string]*sendQueue{}, wakers: make(chan *waker, wakerCache),
 		sent: map[uint64]sentRef{}, sealed: map[string]sealedRef{}, rtt: map[string]*rttEstimate{}, replied: map[string]time.Time{}}
 	var err error
 	if n.nos, err = openPacketNumbers(cfg.DataDir, time.Now()); err != nil {

@@ -38,7 +38,19 @@ type sealedRef struct {
 // parts go in order. The returned messages carry their final status; err is
 // set only when a contact cannot be resolved or queued.
 func (n *Node) Send(ctx context.Context, to []string, text string, opt SendOptions) ([]Message, error) {
-	var waits []chan Message
+	type wait struct {
+		ch chan Message
+		wk *waker // nil for relay deliveries, which do not wake it
+	}
+	var waits []wait
+	wk := n.getWaker()
+	defer func() {
+		if ctx.Err() != nil && wk != nil {
+			wk.close() // its deadline is spent
+			return
+		}
+		n.putWaker(wk)
+	}()
 	if len(opt.Files) > 0 {
 		abs, err := absPaths(opt.Files)
 		if err != nil {
@@ -58,33 +70,35 @@ func (n *Node) Send(ctx context.Context, to []string, text string, opt SendOptio
 				if err != nil {
 					return nil, err
 				}
-				waits = append(waits, w)
+				waits = append(waits, wait{ch: w})
 				continue
 			}
 		}
 		if err != nil {
 			return nil, err
 		}
-		ws, err := n.enqueue(p, text, opt, len(to) > 1)
+		ws, err := n.enqueue(p, text, opt, len(to) > 1, wk)
 		if err != nil {
 			return nil, err
 		}
-		waits = append(waits, ws...)
+		for _, w := range ws {
+			waits = append(waits, wait{w, wk})
+		}
 	}
 	out := make([]Message, 0, len(waits))
 	for _, w := range waits {
-		select {
-		case m := <-w:
-			out = append(out, m)
-		case <-ctx.Done():
-			return out, ctx.Err()
+		m, err := n.awaitResult(ctx, w.wk, w.ch)
+		if err != nil {
+			return out, err
 		}
+		out = append(out, m)
 	}
 	return out, nil
 }
 
-// enqueue builds the datagrams for one contact and queues them.
-func (n *Node) enqueue(p discovery.Peer, text string, opt SendOptions, multi bool) ([]chan Message, error) {
+// enqueue builds the datagrams for one contact and queues them; each
+// delivery's end wakes wk.
+func (n *Node) enqueue(p discovery.Peer, text string, opt SendOptions, multi bool, wk *waker) ([]chan Message, error) {
 	cs, utf8opt := n.sendCharset(p)
 	cmd := ipmsg.SendMsg | ipmsg.SendCheckOpt
 	if utf8opt {
@@ -125,7 +139,7 @@ func (n *Node) enqueue(p discovery.Peer, text string, opt SendOptions, multi boo
 			m.Part, m.Parts = i+1, len(parts)
 		}
 		o := &outgoing{msg: m, pkt: pkt, to: p.Addr, legacy: p.Client != ipmsg.ClientLanchat,
-			result: make(chan Message, 1)}
+			result: make(chan Message, 1), wake: wk}
 		if err := n.queue(p.Key, o); err != nil {
 			if files != nil {
 				n.files.srv.Cancel(no)
