@@ -93,6 +93,16 @@ var zh = map[string]string{
 	"Notification":                                            "通知",
 	"to":                                                      "发给",
 	"from":                                                    "来自",
+	"Relay: %s":                                               "中继：%s",
+	"connected":                                               "已连接",
+	"not connected":                                           "未连接",
+	"connecting…":                                             "正在连接…",
+	"public":                                                  "公网",
+	"cone NAT (direct possible)":                              "锥形 NAT（可直连）",
+	"symmetric NAT (via relay)":                               "对称 NAT（经中继）",
+	"no NAT":                                                  "无 NAT",
+	"UDP blocked":                                             "UDP 被阻断",
+	"NAT type unknown":                                        "NAT 类型未知",
 }
 
 // tr translates English UI text for one language.

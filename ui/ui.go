@@ -102,6 +102,8 @@ type UI struct {
 	awayButton  *widget.Button
 	multiButton *widget.Button
 	prefsButton *widget.Button
+	relayLine   *widget.Label   // the relay connection; hidden without a relay
+	left        *fyne.Container // the contact pane, laid out again when the relay line changes
 	title       *widget.Label
 	msgList     *widget.List
 	msgBox      *fyne.Container // holds msgList
@@ -145,8 +147,10 @@ func New(app fyne.App, eng Engine, opt Options) *UI {
 	u.build()
 	// Set the field, not SetChecked: a node started with --away is away
 	// already, and telling it again would re-send the absence.
-	u.awayCheck.Checked = eng.Self().Away
+	self := eng.Self()
+	u.awayCheck.Checked = self.Away
 	u.awayCheck.Refresh()
+	u.showRelay(peer.RelayEvent{State: self.Relay})
 	u.watchFocus()
 	if opt.Tray {
 		u.tray = newTray(u)
@@ -211,7 +215,8 @@ func (u *UI) build() {
 		u.Select(u.rows[id].key)
 	}
 	tools := container.NewBorder(nil, nil, nil, container.NewHBox(u.awayButton, u.prefsButton), u.awayCheck)
-	left := container.NewBorder(container.NewVBox(u.search, tools), u.multiButton, nil, nil, u.contactList)
+	u.relayLine = newRelayLine()
+	u.left = container.NewBorder(container.NewVBox(u.search, tools, u.relayLine), u.multiButton, nil, nil, u.contactList)
 
 	u.title = widget.NewLabelWithStyle(T("Choose a contact"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	u.msgList = u.newMessageList()
@@ -233,7 +238,7 @@ func (u *UI) build() {
 	u.msgBox = container.New(&widthWatch{onWidth: u.remeasure}, u.msgList)
 	u.right = container.NewBorder(u.title, bottom, nil, nil, u.msgBox)
 
-	split := container.NewHSplit(left, u.right)
+	split := container.NewHSplit(u.left, u.right)
 	split.Offset = 0.3
 	u.win.SetContent(split)
 	u.win.Resize(fyne.NewSize(900, 600))
@@ -282,6 +287,8 @@ func (u *UI) Handle(ev peer.Event) {
 		u.showNotice(e.Text)
 	case peer.TransferEvent:
 		u.transfer(e.Transfer)
+	case peer.RelayEvent:
+		u.showRelay(e)
 	}
 }
 
