@@ -45,7 +45,12 @@ type relayLink struct {
 	client *relay.Client
 	shown  map[string]Contact // relay contacts as last published, by key
 	state  relay.State
-	run    func(*relay.Client) // starts the client under the node's Run
+	// A publish of relay changes is due (relayChanged) and when the last
+	// one ran; publishing guards the publish itself, so two never overlap.
+	due        bool
+	published  time.Time
+	publishing sync.Mutex
+	run        func(*relay.Client) // starts the client under the node's Run
 	// last is, per conversation, closed when its latest send settles: the
 	// next send waits for it, so messages keep their order whichever path
 	// each takes.
@@ -133,8 +138,35 @@ func (n *Node) RelayState() relay.State {
 	return relay.State{}
 }
 
-// relayChanged publishes what changed in the directory and the connection.
+// relayEvery is how often relay changes are published at most: in a
+// presence storm (hundreds of members coming online after a relay restart)
+// each change would otherwise compare the whole directory.
+const relayEvery = 100 * time.Millisecond
+
+// relayChanged is the relay client's OnChange. It runs on the client's
+// session reader, which must not slow down, so it only has the changes
+// published soon, off the reader: at once after a quiet spell, else
+// relayEvery after the last publish, one publish for all changes meanwhile.
 func (n *Node) relayChanged() {
+	n.relay.mu.Lock()
+	if n.relay.due {
+		n.relay.mu.Unlock()
+		return
+	}
+	n.relay.due = true
+	wait := time.Until(n.relay.published.Add(relayEvery))
+	n.relay.mu.Unlock()
+	time.AfterFunc(max(wait, 0), n.publishRelay)
+}
+
+// publishRelay publishes what changed in the directory and the connection
+// since it last ran.
+func (n *Node) publishRelay() {
+	n.relay.publishing.Lock()
+	defer n.relay.publishing.Unlock()
+	n.relay.mu.Lock()
+	n.relay.due, n.relay.published = false, time.Now()
+	n.relay.mu.Unlock()
 	c := n.relayClient()
 	if c == nil {
 		return
