@@ -309,3 +309,47 @@ func TestSendRacingStop(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestSendGivesUpThenSendsAgain: a Send whose context ends before the ack
+// returns the context's error, and the sends after it, many at once, are
+// each woken by their own deliveries: a waiter's wake-up (waker.go) is
+// neither lost nor stolen by another Send.
+func TestSendGivesUpThenSendsAgain(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, Config{})
+	f := newFakePeer(t, n, "127.0.0.1")
+	f.lanchat = Version
+	f.announce(n)
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := n.Send(short, []string{f.key()}, "nobody answers yet", SendOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send past its deadline: %v, want %v", err, context.DeadlineExceeded)
+	}
+
+	f.ackLoop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const senders, each = 8, 50
+	errs := make(chan error, senders)
+	for s := range senders {
+		go func() {
+			for i := range each {
+				msgs, err := n.Send(ctx, []string{f.key()}, fmt.Sprintf("sender %d message %d", s, i), SendOptions{})
+				if err == nil && (len(msgs) != 1 || msgs[0].Status != Delivered) {
+					err = fmt.Errorf("sender %d message %d: %+v", s, i, msgs)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
