@@ -103,6 +103,9 @@ func (n *Node) memberFiles(c *relay.Client) net.Listener {
 	l := &memberListener{conns: make(chan net.Conn), closed: make(chan struct{})}
 	self := c.ID().String()
 	c.Handle(relay.ProtoFile, func(member string, str relay.Stream) {
+		if c.Path(member) != relay.PathDirect {
+			c.TryDirect(member) // the circuit may have come in here: punching starts here then
+		}
 		select {
 		case l.conns <- newMemberConn(str, self, member):
 		case <-l.closed:
@@ -114,8 +117,9 @@ func (n *Node) memberFiles(c *relay.Client) net.Listener {
 
 // dialMember is the transfer client's way to senders that are relay
 // members: a file stream over the best connection to them. While that is
-// a circuit through the relay, a direct connection that comes up (hole
-// punching) ends the stream, and the fetch resumes over it.
+// a circuit through the relay, hole punching is tried again at once, and
+// a direct connection that comes up ends the stream: the fetch resumes
+// over it.
 func (n *Node) dialMember(ctx context.Context, to netip.AddrPort) (net.Conn, bool, error) {
 	m, ok := n.memberByStandIn(to.Addr())
 	if !ok {
@@ -131,6 +135,7 @@ func (n *Node) dialMember(ctx context.Context, to netip.AddrPort) (net.Conn, boo
 	}
 	conn := newMemberConn(str, c.ID().String(), m.ID)
 	if c.Path(m.ID) != relay.PathDirect {
+		c.TryDirect(m.ID)
 		go func() {
 			t := time.NewTicker(500 * time.Millisecond)
 			defer t.Stop()

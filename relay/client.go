@@ -21,7 +21,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/lanchat/lanchat/relay/natcheck"
@@ -68,10 +67,11 @@ type State struct {
 // backoff, resends what the relay has not stored, and hands deliveries over
 // in order.
 type Client struct {
-	cfg  ClientConfig
-	log  *slog.Logger
-	host host.Host
-	kick chan struct{} // wakes Run when the relay is set
+	cfg   ClientConfig
+	log   *slog.Logger
+	host  host.Host
+	punch *puncher
+	kick  chan struct{} // wakes Run when the relay is set
 
 	mu      sync.Mutex
 	info    peer.AddrInfo
@@ -123,11 +123,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if b, err := os.ReadFile(cfg.StateFile); err == nil {
 		json.Unmarshal(b, &c.floor)
 	}
-	// Hole punching (DCUtR): a member reached through a circuit tries to
-	// upgrade to a direct connection, with the addresses the relay observed.
 	h, err := libp2p.New(libp2p.Identity(cfg.Key), security, libp2p.ListenAddrStrings(cfg.Listen...),
-		libp2p.EnableHolePunching(holepunch.WithAddrFilter(punchFilter{c})), libp2p.DisableMetrics())
+		libp2p.DisableMetrics())
 	if err != nil {
+		return nil, fmt.Errorf("relay client: %w", err)
+	}
+	// Hole punching (DCUtR): a member reached through a circuit tries to
+	// upgrade to a direct connection, with the addresses the relay
+	// observed, and tries again later if that fails (punch.go).
+	if c.punch, err = newPuncher(h, c.log, c.punchable, punchFilter{c}); err != nil {
+		h.Close()
 		return nil, fmt.Errorf("relay client: %w", err)
 	}
 	c.host = h
@@ -140,7 +145,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 func (c *Client) ID() peer.ID { return c.host.ID() }
 
 // Close stops the host. Call it after Run has returned.
-func (c *Client) Close() error { return c.host.Close() }
+func (c *Client) Close() error {
+	err := c.host.Close()
+	c.punch.close()
+	return err
+}
 
 // State reports the connection.
 func (c *Client) State() State {
@@ -285,6 +294,9 @@ const (
 // when it returns.
 func (c *Client) Run(ctx context.Context) error {
 	defer c.failPending(errors.New("relay client stopped"))
+	var punch sync.WaitGroup
+	defer punch.Wait()
+	punch.Go(func() { c.punch.run(ctx) })
 	backoff := minBackoff
 	for {
 		c.mu.Lock()

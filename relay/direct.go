@@ -14,8 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/lanchat/lanchat/relay/natcheck"
 )
 
 // Member-to-member protocols, over a direct connection if there is one,
@@ -252,14 +250,11 @@ func (c *Client) reserve(ctx context.Context, info peer.AddrInfo) {
 	}
 }
 
-// punchFilter stops hole punching that cannot work: behind a symmetric
-// NAT (or with UDP blocked) the addresses this member would announce are
-// not the ones the other side's packets would have to reach.
+// punchFilter stops hole punching that cannot work (see punchable).
 type punchFilter struct{ c *Client }
 
 func (f punchFilter) FilterLocal(_ peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
-	switch f.c.State().NAT {
-	case natcheck.Symmetric.String(), natcheck.Blocked.String():
+	if !f.c.punchable() {
 		return nil
 	}
 	return addrs
@@ -283,5 +278,6 @@ func (w pathWatch) note(conn network.Conn) {
 	c.mu.Unlock()
 	if conn.RemotePeer() != relayID {
 		go c.changed() // notifiees must not block the swarm
+		c.punch.wake()
 	}
 }

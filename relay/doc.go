@@ -66,9 +66,13 @@
 // a circuit reservation for that. A member reached through a circuit tries
 // hole punching (DCUtR) to the addresses the relay observed, unless its
 // NAT is symmetric, where the mapping the other side would have to reach
-// changes per destination. A recipient serves only members of the
-// directory, and drops a message it kept already: one whose "stored" was
-// lost is sent again through the relay's store, with the same id.
+// changes per destination. The member the circuit came in to starts it,
+// when the circuit comes in and, while it is still the only connection,
+// again 5 s later, then twice as long after each failure up to 5 minutes,
+// and at once when a file transfer starts on the circuit. A recipient
+// serves only members of the directory, and drops a message it kept
+// already: one whose "stored" was lost is sent again through the relay's
+// store, with the same id.
 //
 // Anyone may open a connection, but a peer that is not a member reaches
 // only the join protocol, and is disconnected after a short grace period
