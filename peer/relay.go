@@ -50,7 +50,11 @@ type relayLink struct {
 	due        bool
 	published  time.Time
 	publishing sync.Mutex
-	run        func(*relay.Client) // starts the client under the node's Run
+	// before holds, per conversation, the IDs of the messages from relay
+	// members that history had when this process first got one there
+	// (keptBefore).
+	before map[string]map[string]bool
+	run    func(*relay.Client) // starts the client under the node's Run
 	// last is, per conversation, closed when its latest send settles: the
 	// next send waits for it, so messages keep their order whichever path
 	// each takes.
@@ -137,6 +141,42 @@ func (n *Node) RelayState() relay.State {
 	}
 	return relay.State{}
 }
+
+// keptBefore reports whether history held message id in conversation key
+// before this process got a message there from the relay. The relay
+// client drops a message it kept already, but remembers only since it
+// started: a message delivered directly just before this node stopped,
+// whose "stored" answer was lost on the way, comes again through the
+// relay's store after the restart. History, flushed before that answer,
+// has it; its last messages are read once per conversation.
+func (n *Node) keptBefore(key, id string) bool {
+	n.relay.mu.Lock()
+	ids, ok := n.relay.before[key]
+	n.relay.mu.Unlock()
+	if !ok {
+		msgs, err := n.hist.read(key, keptScan)
+		if err != nil {
+			n.log.Warn("history", "err", err)
+		}
+		ids = map[string]bool{}
+		for _, m := range msgs {
+			if m.Dir == Incoming && m.Via == ViaRelay {
+				ids[m.ID] = true
+			}
+		}
+		n.relay.mu.Lock()
+		if n.relay.before == nil {
+			n.relay.before = map[string]map[string]bool{}
+		}
+		n.relay.before[key] = ids
+		n.relay.mu.Unlock()
+	}
+	return ids[id]
+}
+
+// keptScan is how many of a conversation's last messages keptBefore looks
+// at: the copies it catches are of the last few sent before a stop.
+const keptScan = 200
 
 // relayEvery is how often relay changes are published at most: in a
 // presence storm (hundreds of members coming online after a relay restart)
@@ -415,7 +455,12 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 			Status: Received, Via: ViaRelay}
 		if env.Group != "" {
 			m.Peer, m.From = GroupPrefix+env.Group, sender
-		} else if b.Files != "" {
+		}
+		if n.keptBefore(m.Peer, m.ID) {
+			n.count(func(s *Stats) { s.Duplicates++ })
+			return nil
+		}
+		if env.Group == "" && b.Files != "" {
 			m.Files = n.onMemberOffer(m.ID, env.From, sender, b)
 		}
 		n.count(func(s *Stats) { s.Received++ })
