@@ -291,7 +291,7 @@ func pathNote(st relay.State) string {
 	case natcheck.Symmetric.String():
 		return "this network's NAT is symmetric: no direct connection is possible, the relay carries everything"
 	case natcheck.Blocked.String():
-		return "UDP is blocked here: no direct connection is possible, the relay carries everything"
+		return "UDP is blocked here: a direct connection can only be punched over TCP, which the NATs on the way have not let through so far; the relay carries the traffic"
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -61,6 +62,11 @@ type State struct {
 	NAT     string `json:"nat,omitempty"`
 	NATText string `json:"nat_text,omitempty"`
 	Public  string `json:"public,omitempty"`
+	// PublicTCP is where this node's libp2p TCP port appears outside, as
+	// the relay's STUN over TCP saw a connection from it; hole punching
+	// offers it (over TCP, also when UDP is blocked). Empty until
+	// measured, or if the relay does not answer STUN over TCP.
+	PublicTCP string `json:"public_tcp,omitempty"`
 }
 
 // Client keeps a member's connection to its relay: it reconnects with
@@ -131,7 +137,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	// Hole punching (DCUtR): a member reached through a circuit tries to
 	// upgrade to a direct connection, with the addresses the relay
 	// observed, and tries again later if that fails (punch.go).
-	if c.punch, err = newPuncher(h, c.log, c.punchable, punchFilter{c}); err != nil {
+	if c.punch, err = newPuncher(h, c.log, c.punchable, c.mappedTCP, punchFilter{c}); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay client: %w", err)
 	}
@@ -398,15 +404,42 @@ func (c *Client) probeNAT(ctx context.Context, ip string, ports []int) {
 		}
 		return
 	}
-	c.log.Info("NAT check", "result", res.String())
+	tcp := c.probeTCP(ctx, servers[0])
+	c.log.Info("NAT check", "result", res.String(), "tcp", tcp)
 	c.mu.Lock()
 	c.state.NAT, c.state.NATText = res.Mapping.String(), res.String()
-	c.state.Public = ""
+	c.state.Public, c.state.PublicTCP = "", ""
 	if res.Public.IsValid() {
 		c.state.Public = res.Public.String()
 	}
+	if tcp.IsValid() {
+		c.state.PublicTCP = tcp.String()
+	}
 	c.mu.Unlock()
 	c.changed()
+}
+
+// probeTCP asks the relay's STUN over TCP at server where this host's TCP
+// listening port appears outside, connecting from that port. The zero
+// AddrPort means unknown: no TCP listener, a relay without STUN over TCP
+// (quietly), or a failure (logged).
+func (c *Client) probeTCP(ctx context.Context, server string) netip.AddrPort {
+	port := 0
+	for _, a := range c.host.Network().ListenAddresses() { // /ip4/0.0.0.0/tcp/N, not /ws after it
+		_, v4 := a.ValueForProtocol(ma.P_IP4)
+		if p, err := a.ValueForProtocol(ma.P_TCP); err == nil && v4 == nil && len(a.Protocols()) == 2 {
+			port, _ = strconv.Atoi(p)
+			break
+		}
+	}
+	if port == 0 {
+		return netip.AddrPort{}
+	}
+	tcp, err := natcheck.ProbeTCP(ctx, server, port)
+	if err != nil && !errors.Is(err, natcheck.ErrNoTCP) && ctx.Err() == nil {
+		c.log.Warn("NAT check over TCP", "err", err)
+	}
+	return tcp
 }
 
 // settle ends the pending send id with err.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -250,17 +251,28 @@ func (c *Client) reserve(ctx context.Context, info peer.AddrInfo) {
 	}
 }
 
-// punchFilter stops hole punching that cannot work (see punchable).
+// punchFilter stops hole punching that cannot work: none behind a
+// symmetric NAT (see punchable), and with UDP blocked, TCP only, on both
+// sides: our UDP addresses are not reachable, theirs not reachable from
+// here.
 type punchFilter struct{ c *Client }
 
 func (f punchFilter) FilterLocal(_ peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
 	if !f.c.punchable() {
 		return nil
 	}
-	return addrs
+	return f.FilterRemote("", addrs)
 }
 
-func (f punchFilter) FilterRemote(_ peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr { return addrs }
+func (f punchFilter) FilterRemote(_ peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
+	if !f.c.udpBlocked() {
+		return addrs
+	}
+	return slices.DeleteFunc(slices.Clone(addrs), func(a ma.Multiaddr) bool {
+		_, err := a.ValueForProtocol(ma.P_UDP)
+		return err == nil
+	})
+}
 
 // pathWatch tells the client's owner when connections to members come and
 // go, since they change Path.

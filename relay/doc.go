@@ -64,9 +64,11 @@
 // The sender opens it over a direct connection if one exists, else over a
 // circuit through the relay ("/p2p/<relay>/p2p-circuit"); each member keeps
 // a circuit reservation for that. A member reached through a circuit tries
-// hole punching (DCUtR) to the addresses the relay observed, unless its
-// NAT is symmetric, where the mapping the other side would have to reach
-// changes per destination. The member the circuit came in to starts it,
+// hole punching (DCUtR) to the addresses the relay observed, and to the
+// public mapping of its TCP port that the relay's STUN over TCP (on the
+// first STUN port) reported, unless its NAT is symmetric, where the mapping
+// the other side would have to reach changes per destination. With UDP
+// blocked it punches over TCP only. The member the circuit came in to starts it,
 // when the circuit comes in and, while it is still the only connection,
 // again 5 s later, then twice as long after each failure up to 5 minutes,
 // and at once when a file transfer starts on the circuit. A recipient

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -65,9 +67,10 @@ type punchPeer struct {
 }
 
 // newPuncher starts the hole punching service on h. can reports whether
-// this member's own NAT lets punching work; filter is the service's
-// address filter.
-func newPuncher(h host.Host, log *slog.Logger, can func() bool, filter holepunch.AddrFilter) (*puncher, error) {
+// this member's own NAT lets punching work; mapped lists public addresses
+// of ours found otherwise than by libp2p (the TCP mapping of natcheck's
+// ProbeTCP); filter is the service's address filter.
+func newPuncher(h host.Host, log *slog.Logger, can func() bool, mapped func() []ma.Multiaddr, filter holepunch.AddrFilter) (*puncher, error) {
 	bh, ok := h.(interface {
 		IDService() identify.IDService
 		AllAddrs() []ma.Multiaddr
@@ -81,13 +84,15 @@ func newPuncher(h host.Host, log *slog.Logger, can func() bool, filter holepunch
 	// peer, public ones only. Addrs does not do: it lists an observed
 	// address only once four peers saw it, and a member sees its relay
 	// first. So a second observed-address manager keeps count for us.
+	// A member connected to its relay over QUIC is observed on UDP only:
+	// its TCP mapping comes from the relay's STUN over TCP (mapped).
 	obs, err := observedaddrs.NewManager(h.EventBus(), h.Network())
 	if err != nil {
 		return nil, err
 	}
 	obs.Start(h.Network())
 	addrs := func() []ma.Multiaddr {
-		all := ma.Unique(append(bh.AllAddrs(), obs.Addrs(1)...))
+		all := ma.Unique(slices.Concat(bh.AllAddrs(), obs.Addrs(1), mapped()))
 		return slices.DeleteFunc(all, func(a ma.Multiaddr) bool { return !manet.IsPublicAddr(a) })
 	}
 	svc, err := holepunch.NewService(h, bh.IDService(), addrs, holepunch.WithAddrFilter(filter))
@@ -256,12 +261,28 @@ func (c *Client) TryDirect(member string) {
 }
 
 // punchable reports whether this member's NAT lets hole punching work:
-// behind a symmetric NAT (or with UDP blocked) the addresses it would
-// announce are not the ones the other side's packets would have to reach.
+// behind a symmetric NAT the addresses it would announce are not the ones
+// the other side's packets would have to reach. With UDP blocked it may
+// still work over TCP (punchFilter keeps only TCP addresses then).
 func (c *Client) punchable() bool {
-	switch c.State().NAT {
-	case natcheck.Symmetric.String(), natcheck.Blocked.String():
-		return false
+	return c.State().NAT != natcheck.Symmetric.String()
+}
+
+// udpBlocked reports whether the NAT check found UDP blocked here.
+func (c *Client) udpBlocked() bool {
+	return c.State().NAT == natcheck.Blocked.String()
+}
+
+// mappedTCP is this member's public TCP mapping, if the NAT check found
+// one, as a multiaddr for hole punching.
+func (c *Client) mappedTCP() []ma.Multiaddr {
+	ap, err := netip.ParseAddrPort(c.State().PublicTCP)
+	if err != nil {
+		return nil
 	}
-	return true
+	a, err := manet.FromNetAddr(net.TCPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil
+	}
+	return []ma.Multiaddr{a}
 }

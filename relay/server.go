@@ -50,7 +50,8 @@ type ServerConfig struct {
 	// STUNPorts are the UDP ports of the STUN responder, two so that a
 	// member can tell a symmetric NAT from an endpoint-independent one;
 	// default 3478 and 3479; 0 picks a free port. A port that cannot be
-	// opened is logged and skipped.
+	// opened is logged and skipped. The first one opened also answers
+	// STUN over TCP, on the same port number.
 	STUNPorts []int
 	Logger    *slog.Logger
 }
@@ -151,13 +152,30 @@ func (s *Server) startSTUN() {
 		close(s.stunDone)
 		return
 	}
+	// STUN over TCP on the first port, where members learn their public
+	// TCP mapping for hole punching over TCP.
+	tcp, err := net.ListenTCP("tcp4", &net.TCPAddr{Port: s.stunPorts[0]})
+	if err != nil {
+		s.log.Warn("STUN TCP port unavailable; members cannot learn their TCP mapping from it", "port", s.stunPorts[0], "err", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSTUN = cancel
+	log := s.log.With("part", "stun")
 	go func() {
 		defer close(s.stunDone)
-		if err := natcheck.Serve(ctx, s.log.With("part", "stun"), s.stun...); err != nil {
+		var wg sync.WaitGroup
+		if tcp != nil {
+			wg.Go(func() {
+				defer tcp.Close()
+				if err := natcheck.ServeTCP(ctx, log, tcp); err != nil {
+					s.log.Error("STUN responder over TCP", "err", err)
+				}
+			})
+		}
+		if err := natcheck.Serve(ctx, log, s.stun...); err != nil {
 			s.log.Error("STUN responder", "err", err)
 		}
+		wg.Wait()
 	}()
 }
 

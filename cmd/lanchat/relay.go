@@ -268,6 +268,8 @@ func relayStateText(s relay.State) string {
 	switch {
 	case s.Relay == "":
 		return "none (join one with lanchat join CODE)"
+	case s.Connected && s.NATText != "" && s.PublicTCP != "":
+		return fmt.Sprintf("connected to %s since %s; network: %s; public TCP address %s", s.Relay, s.Since.Format("15:04:05"), s.NATText, s.PublicTCP)
 	case s.Connected && s.NATText != "":
 		return fmt.Sprintf("connected to %s since %s; network: %s", s.Relay, s.Since.Format("15:04:05"), s.NATText)
 	case s.Connected:

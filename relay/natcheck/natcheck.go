@@ -1,5 +1,6 @@
-// Package natcheck tells a node what its NAT does to UDP, with a STUN
-// Binding responder for the relay (Serve) and a client (Probe).
+// Package natcheck tells a node what its NAT does to UDP, and where its TCP
+// port appears outside, with a STUN Binding responder for the relay (Serve,
+// ServeTCP) and a client (Probe, ProbeTCP).
 //
 // # Method
 //
@@ -32,6 +33,16 @@
 // as Symmetric. Filtering behaviour is not probed: hole punching copes with
 // address-and-port-dependent filtering as long as the mapping is endpoint
 // independent.
+//
+// # TCP
+//
+// ServeTCP answers the same Binding request over TCP (RFC 5389 section
+// 7.2.2), one per connection: the relay listens on its first STUN port for
+// it. ProbeTCP connects from the port libp2p listens on (both sockets set
+// SO_REUSEPORT) and learns that port's public mapping: the address a member
+// connected to its relay over QUIC cannot otherwise know, and the one a
+// member whose network blocks UDP punches through with TCP simultaneous
+// open. A refused connection (a relay without the listener) is ErrNoTCP.
 package natcheck
 
 import (
@@ -105,7 +116,7 @@ func (r Result) String() string {
 	case Symmetric:
 		return "symmetric NAT (hole punching won't work; traffic goes through the relay)"
 	case Blocked:
-		return "UDP blocked (no STUN answer; traffic goes through the relay over TCP)"
+		return "UDP blocked (no STUN answer; the relay is reached over TCP, and hole punching can work only over TCP)"
 	}
 	if r.Public.IsValid() {
 		return "NAT of unknown type (public address " + r.Public.String() + "; only one STUN server answered)"

@@ -301,7 +301,7 @@ func TestResultString(t *testing.T) {
 		{Result{Mapping: None, Public: pub}, "no NAT (public address 1.2.3.4:5000; direct connections work)"},
 		{Result{Mapping: EndpointIndependent, Public: pub}, "NAT with endpoint-independent mapping (public address 1.2.3.4:5000; hole punching can work)"},
 		{Result{Mapping: Symmetric, Public: pub}, "symmetric NAT (hole punching won't work; traffic goes through the relay)"},
-		{Result{Mapping: Blocked}, "UDP blocked (no STUN answer; traffic goes through the relay over TCP)"},
+		{Result{Mapping: Blocked}, "UDP blocked (no STUN answer; the relay is reached over TCP, and hole punching can work only over TCP)"},
 		{Result{Mapping: Unknown, Public: pub}, "NAT of unknown type (public address 1.2.3.4:5000; only one STUN server answered)"},
 		{Result{}, "NAT type unknown"},
 	} {

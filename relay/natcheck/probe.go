@@ -233,17 +233,22 @@ func matchResponse(pkt []byte, targets []target, msg *stun.Message) {
 		if t.tid != msg.TransactionID || t.mapped.IsValid() {
 			continue
 		}
-		var xa stun.XORMappedAddress
-		if err := xa.GetFrom(msg); err != nil {
-			return
-		}
-		ip, ok := netip.AddrFromSlice(xa.IP)
-		if !ok || xa.Port <= 0 || xa.Port > 0xffff {
-			return
-		}
-		t.mapped = netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))
+		t.mapped, _ = mappedAddress(msg)
 		return
 	}
+}
+
+// mappedAddress is msg's XOR-MAPPED-ADDRESS, if it has a valid one.
+func mappedAddress(msg *stun.Message) (netip.AddrPort, bool) {
+	var xa stun.XORMappedAddress
+	if err := xa.GetFrom(msg); err != nil {
+		return netip.AddrPort{}, false
+	}
+	ip, ok := netip.AddrFromSlice(xa.IP)
+	if !ok || xa.Port <= 0 || xa.Port > 0xffff {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port)), true
 }
 
 // classify turns each target's local and mapped address (zero if it did not

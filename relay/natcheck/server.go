@@ -66,14 +66,18 @@ func Serve(ctx context.Context, log *slog.Logger, conns ...net.PacketConn) error
 	return nil
 }
 
-// specificAddr is a's address and port if a is a UDP address with a
+// specificAddr is a's address and port if a is a UDP or TCP address with a
 // specific (not wildcard) IP, else the zero AddrPort.
 func specificAddr(a net.Addr) netip.AddrPort {
-	ua, ok := a.(*net.UDPAddr)
-	if !ok {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	default:
 		return netip.AddrPort{}
 	}
-	ap := ua.AddrPort()
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() {
 		return netip.AddrPort{}
