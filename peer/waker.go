@@ -10,10 +10,12 @@ import "context"
 // Why: the result is sent by the receive loop, and a channel send to a
 // parked goroutine makes the runtime start a second thread to run it while
 // a processor is idle, which on a small machine costs more than the whole
-// round trip's work (measured: p50 100 µs with a channel, 70 µs with the
-// eventfd, against 35 µs for a bare UDP echo; BenchmarkAckedRoundTrip).
+// round trip's work (measured: p50 85-110 µs with a channel, 62-75 µs with
+// the eventfd, against 35 µs for a bare UDP echo; BenchmarkAckedRoundTrip).
 // Readiness found by the netpoller is picked up by the receive loop's own
-// thread as soon as that loop parks, as for the bare echo.
+// thread as soon as that loop parks, as for the bare echo. On this kind of
+// VM every system call is costly too, so the waiter never reads the
+// eventfd: it only waits for the edge each wake makes.
 //
 // Where the platform has no such file (newWaker returns nil), await waits
 // on the channel alone.

@@ -4,14 +4,21 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// waker is an eventfd in the netpoller: wake adds one to its counter, and
-// a read blocks the waiter until the counter is non-zero.
-type waker struct{ f *os.File }
+// waker is an eventfd in the netpoller. wake adds one to its counter, and
+// each such write is an edge the netpoller reports (Go registers files
+// edge-triggered), which readies the waiter parked on it. The counter is
+// never read back: a read would be one more system call per message, and
+// nothing needs the count, only the edge.
+type waker struct {
+	f  *os.File
+	rc syscall.RawConn
+}
 
 // newWaker makes a waker, or returns nil when the kernel refuses an eventfd.
 func newWaker() *waker {
@@ -19,11 +26,17 @@ func newWaker() *waker {
 	if err != nil {
 		return nil
 	}
-	return &waker{f: os.NewFile(uintptr(fd), "waker")} // non-blocking: polled
+	f := os.NewFile(uintptr(fd), "waker") // non-blocking: polled
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	return &waker{f: f, rc: rc}
 }
 
-// wake wakes the waiter, if any; a wake with nobody waiting makes the next
-// wait return at once, and await then checks its channel again.
+// wake wakes the waiter, if any. A wake with nobody waiting costs a later
+// waiter one look at its channel.
 func (w *waker) wake() {
 	if w == nil {
 		return
@@ -33,30 +46,36 @@ func (w *waker) wake() {
 	w.f.Write(one[:]) // fails only once closed: the waiter is gone
 }
 
-// await returns the result on ch once it is there, reading w between
-// looks at ch; wakes left over from earlier results only cost a look.
+// await returns the result on ch once it is there. It looks at ch, and
+// parks until the next wake when the result is not there yet. A result is
+// always sent before its wake, and the netpoller forgets earlier wakes
+// before the first look, so none is missed.
 func (w *waker) await(ctx context.Context, ch <-chan Message) (Message, error) {
 	stop := context.AfterFunc(ctx, func() { w.f.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var buf [8]byte
-	for {
+	var m Message
+	got := false
+	err := w.rc.Read(func(uintptr) bool {
 		select {
-		case m := <-ch:
-			return m, nil
+		case m = <-ch:
+			got = true
+			return true
 		default:
+			return false // park until the next wake
 		}
-		if _, err := w.f.Read(buf[:]); err != nil {
-			if ctx.Err() != nil {
-				return Message{}, ctx.Err()
-			}
-			// Cannot happen with a live eventfd; the channel still works.
-			select {
-			case m := <-ch:
-				return m, nil
-			case <-ctx.Done():
-				return Message{}, ctx.Err()
-			}
-		}
+	})
+	switch {
+	case got:
+		return m, nil
+	case ctx.Err() != nil:
+		return Message{}, ctx.Err()
+	}
+	_ = err // cannot happen with a live eventfd; the channel still works
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
 	}
 }
 
