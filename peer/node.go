@@ -314,6 +314,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Wait()
 	n.bus.closeAll()
 	n.hist.close()
+	n.closeWakers()
 	return err
 }
 

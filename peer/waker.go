@@ -46,6 +46,19 @@ func (n *Node) putWaker(w *waker) {
 	}
 }
 
+// closeWakers closes the idle wakers once the node stopped. A Send still
+// returning puts its own back later; the garbage collector closes that.
+func (n *Node) closeWakers() {
+	for {
+		select {
+		case w := <-n.wakers:
+			w.close()
+		default:
+			return
+		}
+	}
+}
+
 // awaitResult waits for a delivery's result on ch, woken by w. A waker
 // whose wait ended by ctx is closed: its deadline is spent.
 func (n *Node) awaitResult(ctx context.Context, w *waker, ch <-chan Message) (Message, error) {
