@@ -28,10 +28,7 @@ func TestTransferMovesToDirect(t *testing.T) {
 	nn := startNATNet(t, "11.205.0.0/24", "10.88", []natMember{{"alice", netns.NATCone}, {"carol", netns.NATCone}})
 	alice, carol := nn.nodes["alice"], nn.nodes["carol"]
 	for _, nd := range []*lantest.Node{alice, carol} {
-		eventually(t, 10*time.Second, func() (bool, string) {
-			st := status(t, nd).Relay
-			return st.NAT == "endpoint-independent", fmt.Sprintf("%s's NAT: %+v", nd.Name, st)
-		})
+		waitNAT(t, nd, "endpoint-independent")
 	}
 	waitContact(t, alice, "carol", true)
 	if p := contact(t, alice, "carol").Path; p != relay.PathNone {

@@ -30,12 +30,7 @@ func TestPunchOverTCP(t *testing.T) {
 	alice, erin := nn.nodes["alice"], nn.nodes["erin"]
 	publicTCP := map[string]netip.AddrPort{}
 	for _, m := range []struct{ name, nat string }{{"alice", "endpoint-independent"}, {"erin", "blocked"}} {
-		nd := nn.nodes[m.name]
-		eventually(t, 15*time.Second, func() (bool, string) {
-			st := status(t, nd).Relay
-			return st.NAT == m.nat && st.PublicTCP != "", fmt.Sprintf("%s's NAT check: %+v, want %s and a public TCP address", m.name, st, m.nat)
-		})
-		ap, err := netip.ParseAddrPort(status(t, nd).Relay.PublicTCP)
+		ap, err := netip.ParseAddrPort(waitNAT(t, nn.nodes[m.name], m.nat).PublicTCP)
 		if err != nil || ap.Addr() != nn.hosts[m.name].Public() {
 			t.Fatalf("%s's public TCP address %v (%v), want on her NAT's %s", m.name, ap, err, nn.hosts[m.name].Public())
 		}

@@ -29,11 +29,7 @@ func TestAcrossNATs(t *testing.T) {
 	hr, relayNode, nodes := nn.relayHost, nn.relay, nn.nodes
 	wantNAT := map[string]string{"alice": "endpoint-independent", "bob": "symmetric", "carol": "endpoint-independent", "dave": "symmetric"}
 	for name, nd := range nodes {
-		eventually(t, 10*time.Second, func() (bool, string) {
-			st := status(t, nd).Relay
-			return st.NAT == wantNAT[name], fmt.Sprintf("%s's NAT: %+v, want %s", name, st, wantNAT[name])
-		})
-		if st := status(t, nd).Relay; netip.MustParseAddrPort(st.Public).Addr() != nn.hosts[name].Public() {
+		if st := waitNAT(t, nd, wantNAT[name]); netip.MustParseAddrPort(st.Public).Addr() != nn.hosts[name].Public() {
 			t.Errorf("%s's public address %s, want her NAT's %s", name, st.Public, nn.hosts[name].Public())
 		}
 	}
@@ -116,6 +112,18 @@ func TestAcrossNATs(t *testing.T) {
 			t.Errorf("%s has %q %d times, want once", c.nd, c.text, k)
 		}
 	}
+}
+
+// waitNAT waits until nd's NAT check says nat, and returns nd's relay
+// state then: the check's results, its TCP mapping included, come together.
+func waitNAT(t testing.TB, nd *lantest.Node, nat string) relay.State {
+	t.Helper()
+	var st relay.State
+	eventually(t, 15*time.Second, func() (bool, string) {
+		st = status(t, nd).Relay
+		return st.NAT == nat, fmt.Sprintf("%s's NAT check: %+v, want %s", nd.Name, st, nat)
+	})
+	return st
 }
 
 // natNet is a relay on a public-looking WAN and members, each on its own

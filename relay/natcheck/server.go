@@ -66,9 +66,9 @@ func Serve(ctx context.Context, log *slog.Logger, conns ...net.PacketConn) error
 	return nil
 }
 
-// specificAddr is a's address and port if a is a UDP or TCP address with a
-// specific (not wildcard) IP, else the zero AddrPort.
-func specificAddr(a net.Addr) netip.AddrPort {
+// addrPort is a's address and port if a is a UDP or TCP address, with an
+// IPv4 address unmapped.
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	var ap netip.AddrPort
 	switch a := a.(type) {
 	case *net.UDPAddr:
@@ -76,10 +76,16 @@ func specificAddr(a net.Addr) netip.AddrPort {
 	case *net.TCPAddr:
 		ap = a.AddrPort()
 	default:
-		return netip.AddrPort{}
+		return netip.AddrPort{}, false
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
+}
+
+// specificAddr is a's address and port if a is a UDP or TCP address with a
+// specific (not wildcard) IP, else the zero AddrPort.
+func specificAddr(a net.Addr) netip.AddrPort {
+	ap, ok := addrPort(a)
+	if !ok || ap.Addr().IsUnspecified() {
 		return netip.AddrPort{}
 	}
 	return ap
@@ -105,7 +111,7 @@ func (r *responder) run(ctx context.Context) error {
 			}
 			return fmt.Errorf("read on %v: %w", r.conn.LocalAddr(), err)
 		}
-		src, ok := udpAddrPort(from)
+		src, ok := addrPort(from)
 		if !ok {
 			continue
 		}
@@ -118,15 +124,6 @@ func (r *responder) run(ctx context.Context) error {
 			r.log.Debug("answer failed", "to", src, "err", err)
 		}
 	}
-}
-
-func udpAddrPort(a net.Addr) (netip.AddrPort, bool) {
-	ua, ok := a.(*net.UDPAddr)
-	if !ok {
-		return netip.AddrPort{}, false
-	}
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
 }
 
 // answer decodes pkt into req and, if it is a Binding request, builds the

@@ -120,7 +120,7 @@ func ServeTCP(ctx context.Context, log *slog.Logger, ln *net.TCPListener) error 
 func (r *responder) serveStream(c net.Conn, deadline time.Time) {
 	defer c.Close()
 	c.SetDeadline(deadline)
-	src, ok := tcpAddrPort(c.RemoteAddr())
+	src, ok := addrPort(c.RemoteAddr())
 	if !ok {
 		return
 	}
@@ -133,15 +133,6 @@ func (r *responder) serveStream(c net.Conn, deadline time.Time) {
 	if _, err := c.Write(resp.Raw); err != nil {
 		r.log.Debug("answer failed", "to", src, "err", err)
 	}
-}
-
-func tcpAddrPort(a net.Addr) (netip.AddrPort, bool) {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok {
-		return netip.AddrPort{}, false
-	}
-	ap := ta.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
 }
 
 // ProbeTCP asks server ("host:port") over TCP which address and port it
