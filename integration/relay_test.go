@@ -74,6 +74,7 @@ func waitContact(t testing.TB, nd *lantest.Node, nick string, online bool) peer.
 // TestRelayOfflineDelivery: bob is a member but not running; alice's
 // message is stored by the relay, and delivered (and reported delivered to
 // alice) when bob starts. The conversation is one history on each side.
+// Then a sealed message: bob opens it, and alice learns that he did.
 func TestRelayOfflineDelivery(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
@@ -120,6 +121,35 @@ func TestRelayOfflineDelivery(t *testing.T) {
 	if n := countText(history(t, b, "alice", 0), text); n != 1 {
 		t.Errorf("bob's history has %q %d times after a restart, want once", text, n)
 	}
+
+	// A sealed message: bob must open it, and alice is told when he does.
+	const sealed = "密封的消息"
+	if out, err := a.CLI("send", "--seal", "bob", sealed); err != nil || out != "delivered to bob\n" {
+		t.Fatalf("sealed send to bob: %v, printed %q", err, out)
+	}
+	waitHistory(t, b, "alice", sealed)
+	var got peer.Message
+	for _, m := range history(t, b, "alice", 0) {
+		if m.Text == sealed {
+			got = m
+		}
+	}
+	if !got.Sealed {
+		t.Fatalf("bob's copy of the sealed message is not sealed: %+v", got)
+	}
+	wantHistory(t, a, "bob", peer.Outgoing, sealed, peer.Delivered)
+	if out, err := b.CLI("open", got.ID); err != nil {
+		t.Fatalf("bob opens %s: %v\n%s", got.ID, err, out)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		for _, m := range history(t, a, "bob", 0) {
+			if m.Text == sealed {
+				return m.Status == peer.Opened, fmt.Sprintf("alice's sealed message: %+v, want opened", m)
+			}
+		}
+		return false, "alice has no sealed message"
+	})
+	wantHistory(t, b, "alice", peer.Incoming, sealed, peer.Opened)
 }
 
 // waitHistory waits until text is in nd's conversation with who: the

@@ -54,13 +54,16 @@ func (n *Node) absenceText() string {
 
 // Open marks a received sealed message as opened and tells its sender
 // (READMSG). With READCHECKOPT the notice is retried until ANSREADMSG.
-func (n *Node) Open(_ context.Context, id string) error {
+func (n *Node) Open(ctx context.Context, id string) error {
 	n.mu.Lock()
 	ref, ok := n.sealed[id]
 	delete(n.sealed, id)
 	n.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no unopened sealed message %q", id)
+	}
+	if ref.member != "" {
+		return n.openRelayed(ctx, id, ref)
 	}
 	peer, _ := n.disc.Roster().ByAddr(ref.to)
 	cs, _ := n.sendCharset(peer)

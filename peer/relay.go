@@ -373,7 +373,11 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 	no := n.nos.Next()
 	m := Message{ID: "o" + strconv.FormatUint(no, 10), Peer: t.key, Nick: t.nick, Dir: Outgoing, Text: text,
 		Time: time.Now(), Status: Sending, PacketNo: no, Via: ViaRelay}
-	body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick}
+	body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick, Sealed: opt.Seal}
+	m.Sealed = opt.Seal
+	if opt.Seal && t.group != "" {
+		return nil, fmt.Errorf("sealed messages go to one person at a time, not to a relay group")
+	}
 	if len(opt.Files) > 0 {
 		if t.group != "" {
 			return nil, fmt.Errorf("files go to one person at a time, not to a relay group")
@@ -429,6 +433,24 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 	return res, nil
 }
 
+// openRelayed marks a relay member's sealed message opened and tells the
+// member: directly when it is online, else through the relay's store.
+func (n *Node) openRelayed(ctx context.Context, id string, ref sealedRef) error {
+	c := n.relayClient()
+	if c == nil {
+		return errors.New("no relay to tell the sender through")
+	}
+	n.hist.update(ref.peer, id, Opened, "")
+	notice := "r" + strconv.FormatUint(n.nos.Next(), 10)
+	body := relay.MessageBody{Opened: ref.ref}
+	if m, ok := c.Member(ref.member); ok && m.Online {
+		if err := c.SendDirect(ctx, ref.member, notice, body); err == nil {
+			return nil
+		}
+	}
+	return c.Send(ctx, notice, ref.member, "", body)
+}
+
 // relayDeliver keeps a message or receipt the relay delivered.
 func (n *Node) relayDeliver(env relay.Envelope) error {
 	c := n.relayClient()
@@ -451,8 +473,15 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 			n.log.Warn("relay message", "from", env.From, "err", err)
 			return nil
 		}
+		if b.Opened != "" && env.Group == "" {
+			// Our sealed message was opened. Only the conversation with
+			// this member is searched: no one else can mark it.
+			n.hist.update(sender, b.Opened, Opened, "")
+			n.bus.publish(StatusEvent{ID: b.Opened, Peer: sender, Status: Opened})
+			return nil
+		}
 		m := Message{ID: env.ID, Peer: sender, Nick: b.Nick, Dir: Incoming, Text: b.Text, Time: env.Sent,
-			Status: Received, Via: ViaRelay}
+			Status: Received, Via: ViaRelay, Sealed: b.Sealed && env.Group == ""}
 		if env.Group != "" {
 			m.Peer, m.From = GroupPrefix+env.Group, sender
 		}
@@ -462,6 +491,11 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 		}
 		if env.Group == "" && b.Files != "" {
 			m.Files = n.onMemberOffer(m.ID, env.From, sender, b)
+		}
+		if m.Sealed {
+			n.mu.Lock()
+			n.sealed[m.ID] = sealedRef{peer: m.Peer, member: env.From, ref: strings.TrimPrefix(env.ID, env.From+"/")}
+			n.mu.Unlock()
 		}
 		n.count(func(s *Stats) { s.Received++ })
 		n.record(m)

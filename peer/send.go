@@ -31,6 +31,9 @@ type sealedRef struct {
 	noRaw     string // no as the sender wrote it; READMSG echoes it
 	readCheck bool
 	peer      string
+	// A relay member's sealed message: the member, and the message's id
+	// as the member sent it, which the "opened" notice names.
+	member, ref string
 }
 
 // Send sends text to each contact and waits until every copy is delivered

@@ -38,6 +38,11 @@
 //	    {"t":"pong"}
 //	    {"t":"error","id":"…","ref":"…","code":"…","error":"…"} a send or request failed
 //
+// A message's body is for the members' nodes; the relay stores it as it
+// is: {"text":"…","nick":"…"}, with "offer" and "files" for attached files,
+// "sealed":true for a message the recipient must open, and, from the
+// recipient once it did, a body of its own with "opened":"<id as sent>".
+//
 // The directory in a welcome is every member's profile, sorted by peer ID,
 // and "dirv" names its version: the relay leaves "members" out when the
 // hello's "dirv" (what the client kept from its last session) is current.

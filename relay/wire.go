@@ -115,6 +115,11 @@ type MessageBody struct {
 	// IPMsg's file-list format (UTF-8), fetched over ProtoFile.
 	Offer uint64 `json:"offer,omitempty"`
 	Files string `json:"files,omitempty"`
+	// Sealed asks the recipient to open the message before reading it, as
+	// IPMsg's sealed messages do. Opening sends the sender a body with no
+	// text and Opened set to the message's id as the sender sent it.
+	Sealed bool   `json:"sealed,omitempty"`
+	Opened string `json:"opened,omitempty"`
 }
 
 // ReceiptBody tells a sender that its message reached the recipient.
