@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,17 @@ func TestRelayOfflineDelivery(t *testing.T) {
 		return false, "alice has no sealed message"
 	})
 	wantHistory(t, b, "alice", peer.Incoming, sealed, peer.Opened)
+
+	// bob declines a file: alice is told, and stops sharing it.
+	src := filepath.Join(t.TempDir(), "不要的.txt")
+	writeRandom(t, src, 1000)
+	offer := offerFiles(t, a, b, record(t, b), "要这个文件吗", src)
+	if out, err := b.CLI("decline", offer.ID); err != nil {
+		t.Fatalf("bob declines: %v\n%s", err, out)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(a.Log(), "a relay member declined our offer"), "alice was not told bob declined"
+	})
 }
 
 // waitHistory waits until text is in nd's conversation with who: the

@@ -378,6 +378,9 @@ func (n *Node) Decline(offerID string) error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownOffer, offerID)
 	}
+	if ref.member {
+		return n.releaseMember(ref)
+	}
 	pkt, _ := n.packet(ipmsg.ReleaseFiles, ref.cs, append(bytes.Clone(ref.noRaw), 0))
 	return n.send(pkt, ref.from)
 }

@@ -397,15 +397,8 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 		defer done()
 		// The caller hanging up does not cancel a send already recorded;
 		// the node stopping does.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relaySendTimeout)
+		ctx, cancel := n.untilStop(context.WithoutCancel(ctx), relaySendTimeout)
 		defer cancel()
-		go func() {
-			select {
-			case <-n.quit:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		select {
 		case <-prev:
 		case <-ctx.Done():
@@ -434,21 +427,40 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 }
 
 // openRelayed marks a relay member's sealed message opened and tells the
-// member: directly when it is online, else through the relay's store.
+// member.
 func (n *Node) openRelayed(ctx context.Context, id string, ref sealedRef) error {
+	n.hist.update(ref.peer, id, Opened, "")
+	return n.notifyMember(ctx, ref.member, relay.MessageBody{Opened: ref.ref})
+}
+
+// notifyMember sends a relay member a notice about one of its messages
+// (a body without text): directly when it is online, else through the
+// relay's store.
+func (n *Node) notifyMember(ctx context.Context, member string, body relay.MessageBody) error {
 	c := n.relayClient()
 	if c == nil {
-		return errors.New("no relay to tell the sender through")
+		return errors.New("no relay to reach the member through")
 	}
-	n.hist.update(ref.peer, id, Opened, "")
-	notice := "r" + strconv.FormatUint(n.nos.Next(), 10)
-	body := relay.MessageBody{Opened: ref.ref}
-	if m, ok := c.Member(ref.member); ok && m.Online {
-		if err := c.SendDirect(ctx, ref.member, notice, body); err == nil {
+	id := "r" + strconv.FormatUint(n.nos.Next(), 10)
+	if m, ok := c.Member(member); ok && m.Online {
+		if err := c.SendDirect(ctx, member, id, body); err == nil {
 			return nil
 		}
 	}
-	return c.Send(ctx, notice, ref.member, "", body)
+	return c.Send(ctx, id, member, "", body)
+}
+
+// untilStop is ctx, ended also after timeout or when the node stops.
+func (n *Node) untilStop(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	go func() {
+		select {
+		case <-n.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // relayDeliver keeps a message or receipt the relay delivered.
@@ -473,11 +485,18 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 			n.log.Warn("relay message", "from", env.From, "err", err)
 			return nil
 		}
-		if b.Opened != "" && env.Group == "" {
+		switch {
+		case env.Group != "":
+		case b.Opened != "":
 			// Our sealed message was opened. Only the conversation with
 			// this member is searched: no one else can mark it.
 			n.hist.update(sender, b.Opened, Opened, "")
 			n.bus.publish(StatusEvent{ID: b.Opened, Peer: sender, Status: Opened})
+			return nil
+		case b.Release != 0:
+			// Our offer was declined; it was shared with this member only.
+			n.files.srv.Release(b.Release, standIn(env.From))
+			n.log.Info("a relay member declined our offer", "member", sender, "offer", b.Release)
 			return nil
 		}
 		m := Message{ID: env.ID, Peer: sender, Nick: b.Nick, Dir: Incoming, Text: b.Text, Time: env.Sent,

@@ -179,3 +179,26 @@ func (n *Node) onMemberOffer(id, member, key string, b relay.MessageBody) []File
 		no: b.Offer, noRaw: []byte(no), files: list, utf8: true, cs: ipmsg.UTF8, arrived: time.Now(),
 		peer: discovery.Peer{Key: key, Nick: b.Nick, Client: ipmsg.ClientLanchat}, member: true})
 }
+
+// releaseMember tells a relay member that its offer was declined, so that
+// it stops sharing the files (RELEASEFILES on the LAN). The notice goes in
+// the background: declining does not wait for the relay.
+func (n *Node) releaseMember(ref *offerRef) error {
+	m, ok := n.memberByStandIn(ref.from.Addr())
+	if !ok {
+		return errors.New("the sender is no longer a member of the relay")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return ErrStopped
+	}
+	n.wg.Go(func() {
+		ctx, cancel := n.untilStop(context.Background(), relaySendTimeout)
+		defer cancel()
+		if err := n.notifyMember(ctx, m.ID, relay.MessageBody{Release: ref.no}); err != nil {
+			n.log.Info("could not tell the sender the offer was declined", "member", m.Nick, "err", err)
+		}
+	})
+	return nil
+}

@@ -40,8 +40,9 @@
 //
 // A message's body is for the members' nodes; the relay stores it as it
 // is: {"text":"…","nick":"…"}, with "offer" and "files" for attached files,
-// "sealed":true for a message the recipient must open, and, from the
-// recipient once it did, a body of its own with "opened":"<id as sent>".
+// "sealed":true for a message the recipient must open. Notices back from
+// the recipient are bodies of their own: "opened":"<id as sent>" once it
+// opened a sealed message, "release":<offer> when it declined the files.
 //
 // The directory in a welcome is every member's profile, sorted by peer ID,
 // and "dirv" names its version: the relay leaves "members" out when the

@@ -120,6 +120,9 @@ type MessageBody struct {
 	// text and Opened set to the message's id as the sender sent it.
 	Sealed bool   `json:"sealed,omitempty"`
 	Opened string `json:"opened,omitempty"`
+	// Release, in a body of its own, tells the sender that the recipient
+	// declined its offer with that number: the sender stops sharing it.
+	Release uint64 `json:"release,omitempty"`
 }
 
 // ReceiptBody tells a sender that its message reached the recipient.
