@@ -164,6 +164,44 @@ func TestRelayOfflineDelivery(t *testing.T) {
 	})
 }
 
+// TestRelayAway: bob is away; alice's messages through the relay get his
+// away text back, once a minute at most, and her own auto-reply is never
+// answered by his (two away members do not talk to each other forever).
+func TestRelayAway(t *testing.T) {
+	netns.Require(t)
+	t.Parallel()
+	rn := newRelayNet(t, "10.87")
+	a := rn.member(t, rn.ha, "alice")
+	b := rn.member(t, rn.hb, "bob")
+	waitContact(t, a, "bob", true)
+	waitContact(t, b, "alice", true)
+	const away = "开会中，稍后回复"
+	for _, c := range []struct {
+		nd   *lantest.Node
+		text string
+	}{{b, away}, {a, "我也不在"}} {
+		if out, err := c.nd.CLI("away", c.text); err != nil {
+			t.Fatalf("%s away: %v\n%s", c.nd.Name, err, out)
+		}
+	}
+	sendTo(t, a, "bob", "在吗？")
+	sendTo(t, a, "bob", "还在开会？")
+	waitHistory(t, a, "bob", away)
+	time.Sleep(time.Second) // room for a wrong second auto-reply, or a ping-pong
+	var replies, ours int
+	for _, m := range history(t, a, "bob", 0) {
+		switch {
+		case m.Text == away && m.Dir == peer.Incoming && m.AutoRe:
+			replies++
+		case m.AutoRe && m.Dir == peer.Outgoing:
+			ours++
+		}
+	}
+	if replies != 1 || ours != 0 {
+		t.Errorf("alice got %d auto-replies from bob (want 1) and sent %d of her own (want 0): %+v", replies, ours, history(t, a, "bob", 0))
+	}
+}
+
 // waitHistory waits until text is in nd's conversation with who: the
 // message may arrive before an event stream could be started.
 func waitHistory(t testing.TB, nd *lantest.Node, who, text string) {

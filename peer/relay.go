@@ -373,8 +373,8 @@ func (n *Node) sendRelay(ctx context.Context, t relayTarget, text string, opt Se
 	no := n.nos.Next()
 	m := Message{ID: "o" + strconv.FormatUint(no, 10), Peer: t.key, Nick: t.nick, Dir: Outgoing, Text: text,
 		Time: time.Now(), Status: Sending, PacketNo: no, Via: ViaRelay}
-	body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick, Sealed: opt.Seal}
-	m.Sealed = opt.Seal
+	body := relay.MessageBody{Text: text, Nick: n.disc.Self().Nick, Sealed: opt.Seal, Auto: opt.autoReply}
+	m.Sealed, m.AutoRe = opt.Seal, opt.autoReply
 	if opt.Seal && t.group != "" {
 		return nil, fmt.Errorf("sealed messages go to one person at a time, not to a relay group")
 	}
@@ -500,7 +500,7 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 			return nil
 		}
 		m := Message{ID: env.ID, Peer: sender, Nick: b.Nick, Dir: Incoming, Text: b.Text, Time: env.Sent,
-			Status: Received, Via: ViaRelay, Sealed: b.Sealed && env.Group == ""}
+			Status: Received, Via: ViaRelay, Sealed: b.Sealed && env.Group == "", AutoRe: b.Auto}
 		if env.Group != "" {
 			m.Peer, m.From = GroupPrefix+env.Group, sender
 		}
@@ -518,6 +518,14 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 		}
 		n.count(func(s *Stats) { s.Received++ })
 		n.record(m)
+		// Away: the away text answers, as on the LAN, but never a group
+		// post or another auto-reply.
+		if env.Group == "" && !b.Auto && n.isAway() && n.autoReplyDue(sender) {
+			t := relayTarget{key: sender, nick: b.Nick, to: env.From}
+			if _, err := n.sendRelay(context.Background(), t, n.absenceText(), SendOptions{autoReply: true}); err != nil {
+				n.log.Warn("auto-reply", "to", sender, "err", err)
+			}
+		}
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 type SendOptions struct {
 	Seal  bool     // sealed: the peer must open it; we learn when they do
 	Files []string // files and folders to offer; the peer downloads them when it accepts
+
+	autoReply bool // the away text, answering a relay member's message
 }
 
 // sentRef is a sealed message of ours awaiting READMSG from where it went.

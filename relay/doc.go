@@ -40,7 +40,8 @@
 //
 // A message's body is for the members' nodes; the relay stores it as it
 // is: {"text":"…","nick":"…"}, with "offer" and "files" for attached files,
-// "sealed":true for a message the recipient must open. Notices back from
+// "sealed":true for a message the recipient must open, "auto":true for an
+// away auto-reply (never answered by one). Notices back from
 // the recipient are bodies of their own: "opened":"<id as sent>" once it
 // opened a sealed message, "release":<offer> when it declined the files.
 //

@@ -118,7 +118,9 @@ type MessageBody struct {
 	// Sealed asks the recipient to open the message before reading it, as
 	// IPMsg's sealed messages do. Opening sends the sender a body with no
 	// text and Opened set to the message's id as the sender sent it.
-	Sealed bool   `json:"sealed,omitempty"`
+	Sealed bool `json:"sealed,omitempty"`
+	// Auto marks an away auto-reply, which is never answered by another.
+	Auto   bool   `json:"auto,omitempty"`
 	Opened string `json:"opened,omitempty"`
 	// Release, in a body of its own, tells the sender that the recipient
 	// declined its offer with that number: the sender stops sharing it.
