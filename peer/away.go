@@ -17,7 +17,7 @@ var netErrClosed = net.ErrClosed
 func (n *Node) SetAway(away bool, text string) {
 	n.mu.Lock()
 	n.away = away
-	clear(n.replied) // a new absence answers everyone once again
+	n.replied.clear() // a new absence answers everyone once again
 	if text != "" {
 		n.awayMsg = text
 	}
@@ -56,8 +56,7 @@ func (n *Node) absenceText() string {
 // (READMSG). With READCHECKOPT the notice is retried until ANSREADMSG.
 func (n *Node) Open(ctx context.Context, id string) error {
 	n.mu.Lock()
-	ref, ok := n.sealed[id]
-	delete(n.sealed, id)
+	ref, ok := n.sealed.take(id)
 	n.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no unopened sealed message %q", id)

@@ -135,7 +135,7 @@ func (n *Node) launchLocked(key string, q *sendQueue, o *outgoing, done chan err
 	f.due = now.Add(f.rto)
 	n.pending[o.msg.PacketNo] = f
 	if o.msg.Sealed {
-		n.sent[o.msg.PacketNo] = sentRef{peer: key, id: o.msg.ID, to: o.to.Addr()}
+		n.sent.put(o.msg.PacketNo, sentRef{peer: key, id: o.msg.ID, to: o.to.Addr()})
 	}
 	if q != nil {
 		q.head = f

@@ -427,3 +427,35 @@ func TestHostileIPDict(t *testing.T) {
 	}
 	assertHealthy(t, n, "127.0.0.1")
 }
+
+// TestHostileSealedFlood: a peer sends more sealed messages than the node
+// remembers. The node keeps only the newest maxRemembered waiting to be
+// opened, and the newest can still be opened.
+func TestHostileSealedFlood(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, Config{FloodRate: 1e6, FloodBurst: 1e6})
+	f := newFakePeer(t, n, "127.0.0.1")
+	f.announce(n)
+	const sent = maxRemembered + 500
+	for i := range sent {
+		f.send(f.packetNo(uint64(1000+i), ipmsg.SendMsg|ipmsg.SecretOpt, "秘密 "+strconv.Itoa(i)+"\x00"))
+		if i%256 == 255 { // within the socket's buffer
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	eventually(t, 20*time.Second, "every sealed message received", func() bool { return n.Stats().Received == sent })
+	n.mu.Lock()
+	waiting := n.sealed.len()
+	n.mu.Unlock()
+	if waiting != maxRemembered {
+		t.Errorf("%d sealed messages waiting to be opened, want the newest %d", waiting, maxRemembered)
+	}
+	h, err := n.History(f.key(), 1)
+	if err != nil || len(h) != 1 || !h[0].Sealed {
+		t.Fatalf("last message: %+v, %v", h, err)
+	}
+	if err := n.Open(context.Background(), h[0].ID); err != nil {
+		t.Errorf("opening the newest sealed message: %v", err)
+	}
+	assertHealthy(t, n, "127.0.0.1")
+}

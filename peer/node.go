@@ -85,12 +85,12 @@ type Node struct {
 	mu      sync.Mutex
 	away    bool
 	awayMsg string
-	pending map[uint64]*flight    // by packet number, awaiting RECVMSG or ANSREADMSG
-	queues  map[string]*sendQueue // per contact key, while it has messages to deliver
-	sent    map[uint64]sentRef    // our sealed messages, to match READMSG
-	sealed  map[string]sealedRef  // received sealed messages not yet opened, by message ID
+	pending map[uint64]*flight          // by packet number, awaiting RECVMSG or ANSREADMSG
+	queues  map[string]*sendQueue       // per contact key, while it has messages to deliver
+	sent    *fifoMap[uint64, sentRef]   // our sealed messages, to match READMSG
+	sealed  *fifoMap[string, sealedRef] // received sealed messages not yet opened, by message ID
 	rtt     map[string]*rttEstimate
-	replied map[string]time.Time // last auto-reply per contact
+	replied *fifoMap[string, time.Time] // last auto-reply per contact
 	stats   Stats
 
 	// resend fires at resendAt for the flights due then (deliver.go);
@@ -129,7 +129,8 @@ func New(cfg Config) (*Node, error) {
 		limit: newLimiter(cfg.FloodRate, cfg.FloodBurst),
 		away:  cfg.Away, awayMsg: cfg.AwayText,
 		pending: map[uint64]*flight{}, queues: map[string]*sendQueue{}, wakers: make(chan *waker, wakerCache),
-		sent: map[uint64]sentRef{}, sealed: map[string]sealedRef{}, rtt: map[string]*rttEstimate{}, replied: map[string]time.Time{}}
+		sent: newFIFOMap[uint64, sentRef](maxRemembered), sealed: newFIFOMap[string, sealedRef](maxRemembered),
+		rtt: map[string]*rttEstimate{}, replied: newFIFOMap[string, time.Time](maxRemembered)}
 	var err error
 	if n.nos, err = openPacketNumbers(cfg.DataDir, time.Now()); err != nil {
 		return nil, err

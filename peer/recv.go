@@ -133,7 +133,7 @@ func (n *Node) onMessage(p ipmsg.Packet, from netip.AddrPort) {
 	}
 	if m.Sealed {
 		n.mu.Lock()
-		n.sealed[m.ID] = sealedRef{to: from, no: p.No, noRaw: string(p.NoRaw), readCheck: cmd.Has(ipmsg.ReadCheckOpt), peer: peer.Key}
+		n.sealed.put(m.ID, sealedRef{to: from, no: p.No, noRaw: string(p.NoRaw), readCheck: cmd.Has(ipmsg.ReadCheckOpt), peer: peer.Key})
 		n.mu.Unlock()
 	}
 	n.count(func(s *Stats) { s.Received++ })
@@ -173,10 +173,10 @@ const autoReplyEvery = time.Minute
 func (n *Node) autoReplyDue(key string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if last, ok := n.replied[key]; ok && time.Since(last) < autoReplyEvery {
+	if last, ok := n.replied.get(key); ok && time.Since(last) < autoReplyEvery {
 		return false
 	}
-	n.replied[key] = time.Now()
+	n.replied.put(key, time.Now())
 	return true
 }
 
@@ -221,10 +221,10 @@ func (n *Node) onRead(p ipmsg.Packet, from netip.AddrPort) {
 		n.send(pkt, from)
 	}
 	n.mu.Lock()
-	ref, ok := n.sent[no]
+	ref, ok := n.sent.get(no)
 	ok = ok && ref.to == from.Addr() // only the recipient can open it
 	if ok {
-		delete(n.sent, no)
+		n.sent.take(no)
 	}
 	n.mu.Unlock()
 	if !ok || !n.dedup.firstTime(from, p.No) {

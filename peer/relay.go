@@ -513,7 +513,7 @@ func (n *Node) relayDeliver(env relay.Envelope) error {
 		}
 		if m.Sealed {
 			n.mu.Lock()
-			n.sealed[m.ID] = sealedRef{peer: m.Peer, member: env.From, ref: strings.TrimPrefix(env.ID, env.From+"/")}
+			n.sealed.put(m.ID, sealedRef{peer: m.Peer, member: env.From, ref: strings.TrimPrefix(env.ID, env.From+"/")})
 			n.mu.Unlock()
 		}
 		n.count(func(s *Stats) { s.Received++ })

@@ -308,3 +308,36 @@ func TestIncomingID(t *testing.T) {
 		t.Errorf("incomingID = %q, want %q", got, want)
 	}
 }
+
+// TestFIFOMap: beyond its bound the oldest entry goes; taken entries free
+// their room, and their keys do not pile up in the order kept.
+func TestFIFOMap(t *testing.T) {
+	f := newFIFOMap[int, string](3)
+	for i := range 5 {
+		f.put(i, strconv.Itoa(i))
+	}
+	if _, ok := f.get(1); ok || f.len() != 3 {
+		t.Fatalf("after 5 puts into 3: len %d, 1 still there %v", f.len(), ok)
+	}
+	for _, k := range []int{2, 3, 4} {
+		if v, ok := f.get(k); !ok || v != strconv.Itoa(k) {
+			t.Errorf("get(%d) = %q, %v", k, v, ok)
+		}
+	}
+	f.put(4, "four") // an update keeps its place
+	if v, _ := f.take(4); v != "four" || f.len() != 2 {
+		t.Errorf("take(4) = %q, len %d", v, f.len())
+	}
+	for i := range 1000 { // put and take: the order is compacted
+		f.put(100+i, "x")
+		f.take(100 + i)
+	}
+	if f.len() != 2 || len(f.order) > 2*f.max {
+		t.Errorf("after 1000 put/take: len %d, order %d", f.len(), len(f.order))
+	}
+	f.put(7, "7")
+	f.put(8, "8") // pushes out 2, the oldest
+	if _, ok := f.get(2); ok || f.len() != 3 {
+		t.Errorf("the oldest was not pushed out: len %d", f.len())
+	}
+}
