@@ -53,8 +53,7 @@ type files struct {
 	cli *transfer.Client
 
 	mu        sync.Mutex
-	offers    map[string]*offerRef // received, by message ID
-	order     []string             // offer IDs, oldest first
+	offers    *fifoMap[string, *offerRef] // received, by message ID
 	transfers map[string]*xfer
 	done      []string // finished transfer IDs, oldest first
 	seq       int
@@ -68,7 +67,7 @@ type xfer struct {
 }
 
 func (n *Node) newFiles() *files {
-	f := &files{offers: map[string]*offerRef{}, transfers: map[string]*xfer{}}
+	f := &files{offers: newFIFOMap[string, *offerRef](maxOffers), transfers: map[string]*xfer{}}
 	f.srv = transfer.NewServer(transfer.ServerConfig{
 		Logger:   n.log.With("part", "files"),
 		Charset:  n.charsetFor,
@@ -136,12 +135,7 @@ func (n *Node) onOffer(p ipmsg.Packet, from netip.AddrPort, peer discovery.Peer,
 func (n *Node) keepOffer(ref *offerRef) []File {
 	f := n.files
 	f.mu.Lock()
-	f.offers[ref.id] = ref
-	f.order = append(f.order, ref.id)
-	if len(f.order) > maxOffers {
-		delete(f.offers, f.order[0])
-		f.order = f.order[1:]
-	}
+	f.offers.put(ref.id, ref)
 	f.mu.Unlock()
 	return publicFiles(ref.files)
 }
@@ -159,7 +153,7 @@ func (n *Node) autoAccept(p discovery.Peer) bool {
 func (n *Node) Accept(offerID, dir string) ([]Transfer, error) {
 	f := n.files
 	f.mu.Lock()
-	ref, ok := f.offers[offerID]
+	ref, ok := f.offers.get(offerID)
 	f.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%w %q (offers are kept until the node restarts)", ErrUnknownOffer, offerID)
@@ -372,8 +366,7 @@ func (n *Node) Cancel(id string) error {
 func (n *Node) Decline(offerID string) error {
 	f := n.files
 	f.mu.Lock()
-	ref, ok := f.offers[offerID]
-	delete(f.offers, offerID)
+	ref, ok := f.offers.take(offerID)
 	f.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownOffer, offerID)
