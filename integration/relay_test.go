@@ -75,7 +75,8 @@ func waitContact(t testing.TB, nd *lantest.Node, nick string, online bool) peer.
 // TestRelayOfflineDelivery: bob is a member but not running; alice's
 // message is stored by the relay, and delivered (and reported delivered to
 // alice) when bob starts. The conversation is one history on each side.
-// Then a sealed message: bob opens it, and alice learns that he did.
+// Then a sealed message: bob opens it, and alice learns that he did; and
+// a file bob declines, which alice learns too.
 func TestRelayOfflineDelivery(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
