@@ -52,8 +52,7 @@ func (b *bus) publish(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
-		if s.dropped > 0 && s.offer(NoticeEvent{Level: "warn",
-			Text: fmt.Sprintf("%d events were dropped because the reader was slow; history has every message", s.dropped)}) {
+		if s.dropped > 0 && s.offer(notice("warn", NoticeDropped, s.dropped)) {
 			s.dropped = 0
 		}
 		if !s.offer(e) {
@@ -80,4 +79,9 @@ func (b *bus) closeAll() {
 		delete(b.subs, s)
 	}
 	b.n.Store(0)
+}
+
+// notice is a NoticeEvent whose text is format applied to args.
+func notice(level, format string, args ...any) NoticeEvent {
+	return NoticeEvent{Level: level, Text: fmt.Sprintf(format, args...), Format: format, Args: args}
 }

@@ -154,8 +154,11 @@ func New(cfg Config) (*Node, error) {
 		Conn: n.udp, Port: uint16(cfg.Port), NextNo: n.nos.Next, Legacy: cfg.Legacy,
 		Extra: cfg.Extra, NoBroadcast: cfg.NoBroadcast, Logger: cfg.Logger.With("part", "discovery"), OnChange: n.onChange,
 		OnWarn: func(err error) {
-			n.bus.publish(NoticeEvent{Level: "warn", Text: err.Error() +
-				": nobody can see you; connect to a network or add peers or subnets with --broadcast"})
+			if errors.Is(err, discovery.ErrNoBroadcast) {
+				n.bus.publish(notice("warn", NoticeNoBroadcast))
+				return
+			}
+			n.bus.publish(notice("warn", "%v", err))
 		},
 		ProbeAfter: cfg.ProbeAfter, ExpireAfter: cfg.ExpireAfter,
 		Self: discovery.Self{User: cfg.User, Host: cfg.Host, Nick: cfg.Nick, Group: cfg.Group,

@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"time"
@@ -46,7 +45,7 @@ func (n *Node) flooded(from netip.AddrPort) {
 	n.mu.Unlock()
 	if c%1000 == 1 {
 		n.log.Warn("dropping flood", "from", from, "dropped", c)
-		n.bus.publish(NoticeEvent{Level: "warn", Text: fmt.Sprintf("%v is flooding port %d; dropping its packets", from.Addr(), n.cfg.Port)})
+		n.bus.publish(notice("warn", NoticeFlood, from.Addr(), n.cfg.Port))
 	}
 }
 

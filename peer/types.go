@@ -98,7 +98,18 @@ type StatusEvent struct {
 type NoticeEvent struct {
 	Level string `json:"level"` // info, warn
 	Text  string `json:"text"`
+	// Format and Args make Text (fmt.Sprintf), for a display that
+	// translates Format, verbs kept, before applying Args.
+	Format string `json:"-"`
+	Args   []any  `json:"-"`
 }
+
+// The notices' formats, for translations.
+const (
+	NoticeFlood       = "%v is flooding port %d; dropping its packets"
+	NoticeDropped     = "%d events were dropped because the reader was slow; history has every message"
+	NoticeNoBroadcast = "No network interface can broadcast and no extra address is configured: nobody on the LAN can see you. Connect to a network, or add peers or subnets (--broadcast, or Settings)"
+)
 
 func (ContactEvent) event() {}
 func (MessageEvent) event() {}

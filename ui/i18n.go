@@ -3,6 +3,8 @@ package ui
 import (
 	"os"
 	"strings"
+
+	"github.com/lanchat/lanchat/peer"
 )
 
 // SystemLang returns "zh" when the system language (LC_ALL, LC_MESSAGES,
@@ -103,6 +105,10 @@ var zh = map[string]string{
 	"no NAT":                                                  "无 NAT",
 	"UDP blocked":                                             "UDP 被阻断",
 	"NAT type unknown":                                        "NAT 类型未知",
+	peer.NoticeFlood:                                          "%v 正在向端口 %d 大量发包，已丢弃它的数据包",
+	peer.NoticeDropped:                                        "界面处理太慢，丢掉了 %d 个事件；每条消息都在历史记录里",
+	peer.NoticeNoBroadcast: "没有能广播的网卡，也没有配置额外地址：局域网里没人能看到你。" +
+		"请连接网络，或添加对方的地址或网段（设置，或 --broadcast）",
 }
 
 // tr translates English UI text for one language.

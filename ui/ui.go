@@ -284,7 +284,11 @@ func (u *UI) Handle(ev peer.Event) {
 			}
 		}
 	case peer.NoticeEvent:
-		u.showNotice(e.Text)
+		text := e.Text
+		if e.Format != "" {
+			text = fmt.Sprintf(u.tr.T(e.Format), e.Args...)
+		}
+		u.showNotice(text)
 	case peer.TransferEvent:
 		u.transfer(e.Transfer)
 	case peer.RelayEvent:

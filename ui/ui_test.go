@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -322,5 +323,28 @@ func TestRendersChinese(t *testing.T) {
 	img := u.Window().Canvas().Capture()
 	if img.Bounds().Dx() == 0 {
 		t.Fatal("empty capture")
+	}
+}
+
+// TestNoticesTranslated: the node's notices show in the window's language,
+// with their values filled in; one the UI has no translation for shows as
+// the node wrote it.
+func TestNoticesTranslated(t *testing.T) {
+	flood := peer.NoticeEvent{Level: "warn", Text: "10.0.0.9 is flooding port 2425; dropping its packets",
+		Format: peer.NoticeFlood, Args: []any{netip.MustParseAddr("10.0.0.9"), 2425}}
+	for _, c := range []struct {
+		lang string
+		ev   peer.NoticeEvent
+		want string
+	}{
+		{"zh", flood, "10.0.0.9 正在向端口 2425 大量发包，已丢弃它的数据包"},
+		{"en", flood, flood.Text},
+		{"zh", peer.NoticeEvent{Level: "warn", Text: "something new"}, "something new"},
+	} {
+		u := newUI(t, c.lang, newFake())
+		u.Handle(c.ev)
+		if u.notice.Text != c.want || !u.notice.Visible() {
+			t.Errorf("%s: notice %q (shown %v), want %q", c.lang, u.notice.Text, u.notice.Visible(), c.want)
+		}
 	}
 }
