@@ -29,20 +29,7 @@ src=/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
 unihan=/usr/share/unicode/Unihan_OtherMappings.txt.bz2
 out=ui/DroidSansFallbackSubset.ttf
 
-pkgs=(fonts-droid-fallback fonttools unicode-data python3)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "cjk-font: needs ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/debian-deps.sh fonts-droid-fallback fonttools unicode-data python3
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
