@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -36,23 +35,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
-
-// latencies collects one duration per operation.
-type latencies []time.Duration
-
-// quantile returns the q-quantile (0..1) by the nearest-rank method.
-func (l latencies) quantile(q float64) time.Duration {
-	if len(l) == 0 {
-		return 0
-	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	i := int(q*float64(len(s))+0.5) - 1
-	return s[min(max(i, 0), len(s)-1)]
-}
-
-// micros is d in microseconds, for metrics.
-func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // perSecond is how many of n operations fit in a second at total.
 func perSecond(n int, total time.Duration) float64 { return float64(n) / total.Seconds() }

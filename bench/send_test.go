@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanchat/lanchat/internal/latency"
 	"github.com/lanchat/lanchat/internal/netns"
 	"github.com/lanchat/lanchat/ipmsg"
 	"github.com/lanchat/lanchat/peer"
@@ -129,7 +130,7 @@ func (s *sendBench) send(i int) error { return s.sender.send(s.to, i) }
 // series is the timing of one kind of operation.
 type series struct {
 	total time.Duration
-	each  latencies
+	each  []time.Duration
 }
 
 // rate is operations per second.
@@ -179,8 +180,8 @@ func report(b *testing.B, rate string, lanchat, raw series, target float64) {
 		s    series
 	}{{"lanchat", lanchat}, {"udp-echo", raw}} {
 		b.ReportMetric(s.s.rate(), s.name+"-"+rate)
-		b.ReportMetric(micros(s.s.each.quantile(.50)), s.name+"-p50-µs")
-		b.ReportMetric(micros(s.s.each.quantile(.99)), s.name+"-p99-µs")
+		b.ReportMetric(latency.Micros(latency.Quantile(s.s.each, .50)), s.name+"-p50-µs")
+		b.ReportMetric(latency.Micros(latency.Quantile(s.s.each, .99)), s.name+"-p99-µs")
 	}
 	ratio := lanchat.rate() / raw.rate()
 	b.ReportMetric(ratio, "ratio")
@@ -192,8 +193,8 @@ func report(b *testing.B, rate string, lanchat, raw series, target float64) {
 		verdict = fmt.Sprintf(" (target ≥ %.2f: NOT met)", target)
 	}
 	b.Logf("lanchat %.0f %s (p50 %v, p99 %v) vs raw UDP echo %.0f %s (p50 %v, p99 %v): ratio %.2f%s",
-		lanchat.rate(), rate, lanchat.each.quantile(.50), lanchat.each.quantile(.99),
-		raw.rate(), rate, raw.each.quantile(.50), raw.each.quantile(.99), ratio, verdict)
+		lanchat.rate(), rate, latency.Quantile(lanchat.each, .50), latency.Quantile(lanchat.each, .99),
+		raw.rate(), rate, latency.Quantile(raw.each, .50), latency.Quantile(raw.each, .99), ratio, verdict)
 }
 
 // benchNode is an in-process node whose sockets live in a host's namespace.

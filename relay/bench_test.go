@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/lanchat/lanchat/internal/latency"
 )
 
 // The benchmarks of the relay's message path. Each reports the relayed
@@ -245,12 +246,12 @@ func BenchmarkRelayLatency(b *testing.B) {
 		n += latencyMsgs
 	}
 	b.ReportMetric(0, "ns/op") // an iteration is 2×latencyMsgs messages; see the metrics
-	rp50, rp99 := quantile(relayed, .50), quantile(relayed, .99)
-	dp50, dp99 := quantile(direct, .50), quantile(direct, .99)
-	b.ReportMetric(micros(rp50), "relayed-p50-µs")
-	b.ReportMetric(micros(rp99), "relayed-p99-µs")
-	b.ReportMetric(micros(dp50), "direct-p50-µs")
-	b.ReportMetric(micros(dp99), "direct-p99-µs")
+	rp50, rp99 := latency.Quantile(relayed, .50), latency.Quantile(relayed, .99)
+	dp50, dp99 := latency.Quantile(direct, .50), latency.Quantile(direct, .99)
+	b.ReportMetric(latency.Micros(rp50), "relayed-p50-µs")
+	b.ReportMetric(latency.Micros(rp99), "relayed-p99-µs")
+	b.ReportMetric(latency.Micros(dp50), "direct-p50-µs")
+	b.ReportMetric(latency.Micros(dp99), "direct-p99-µs")
 	b.Logf("relayed p50 %v vs direct p50 %v; relayed p99 %v vs direct p99 %v (%d messages each)",
 		rp50, dp50, rp99, dp99, len(relayed))
 }
@@ -358,17 +359,3 @@ func collect(ch <-chan arrival, n int) (time.Time, error) {
 	}
 	return last, nil
 }
-
-// quantile returns the q-quantile (0..1) of ds by the nearest-rank method.
-func quantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(q*float64(len(s))+0.5) - 1
-	return s[min(max(i, 0), len(s)-1)]
-}
-
-// micros is d in microseconds, for metrics.
-func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
