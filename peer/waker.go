@@ -63,12 +63,17 @@ func (n *Node) closeWakers() {
 // whose wait ended by ctx is closed: its deadline is spent.
 func (n *Node) awaitResult(ctx context.Context, w *waker, ch <-chan Message) (Message, error) {
 	if w == nil {
-		select {
-		case m := <-ch:
-			return m, nil
-		case <-ctx.Done():
-			return Message{}, ctx.Err()
-		}
+		return awaitChan(ctx, ch)
 	}
 	return w.await(ctx, ch)
+}
+
+// awaitChan waits for the result on ch alone.
+func awaitChan(ctx context.Context, ch <-chan Message) (Message, error) {
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
 }

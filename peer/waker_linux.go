@@ -71,12 +71,7 @@ func (w *waker) await(ctx context.Context, ch <-chan Message) (Message, error) {
 		return Message{}, ctx.Err()
 	}
 	_ = err // cannot happen with a live eventfd; the channel still works
-	select {
-	case m := <-ch:
-		return m, nil
-	case <-ctx.Done():
-		return Message{}, ctx.Err()
-	}
+	return awaitChan(ctx, ch)
 }
 
 func (w *waker) close() { w.f.Close() }
